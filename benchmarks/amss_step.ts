@@ -1,0 +1,131 @@
+/**
+ * Cost of the whole AMSS step (importance reduction, sampling, mask build and apply) on a
+ * ResNet18-sized parameter set, next to one plain pass over the same gradients (issue: AMSS work
+ * <= 2x that pass, and no full-gradient download to JS).
+ *
+ * Parameter set: the 20 conv kernels of one ResNet18 for 1-channel input (stem 7x7, 16 3x3 convs
+ * in layer1..4, 3 1x1 downsample convs): 11.17 M floats, 4,800 output channels, all masked
+ * channel-wise; kernels alternate between two modalities so that both have layers of every width.
+ *
+ *   deno run -A benchmarks/amss_step.ts [--backend wasm|cpu] [--reps 20]
+ *
+ * Prints one line per measurement and a summary line with the ratio.
+ */
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import { amss } from "../src/amss/amss.ts";
+import { planMasks } from "../src/amss/groups.ts";
+import { Rng } from "../src/rng.ts";
+import type { Params, TensorMap, UpdateContext } from "../src/transform.ts";
+
+const args = Deno.args;
+const flag = (name: string, dflt: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : dflt;
+};
+const backend = flag("backend", "wasm");
+const reps = Number(flag("reps", "30"));
+await tf.setBackend(backend);
+await tf.ready();
+
+/** [kh, kw, in, out] of ResNet18's convs (1-channel input). */
+function resnet18Convs(): [string, number[]][] {
+  const convs: [string, number[]][] = [["stem", [7, 7, 1, 64]]];
+  let cin = 64;
+  for (const [stage, width] of [[1, 64], [2, 128], [3, 256], [4, 512]]) {
+    for (let block = 0; block < 2; block++) {
+      convs.push([`layer${stage}.${block}.conv1`, [3, 3, block === 0 ? cin : width, width]]);
+      convs.push([`layer${stage}.${block}.conv2`, [3, 3, width, width]]);
+      if (block === 0 && cin !== width) {
+        convs.push([`layer${stage}.0.downsample`, [1, 1, cin, width]]);
+      }
+    }
+    cin = width;
+  }
+  return convs;
+}
+
+const rng = new Rng(1);
+const params: Params = {};
+const grads: TensorMap = {};
+let floats = 0, channels = 0;
+for (const [i, [name, shape]] of resnet18Convs().entries()) {
+  const key = `${i % 2 === 0 ? "audio" : "visual"}/${name}`;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const g = new Float32Array(n);
+  for (let j = 0; j < n; j++) g[j] = rng.normal() * 1e-3;
+  params[key] = tf.tidy(() => tf.variable(tf.randomNormal(shape, 0, 0.05, "float32", 1 + i)));
+  grads[key] = tf.tensor(g, shape);
+  floats += n;
+  channels += shape[3];
+}
+console.log(
+  `backend ${tf.getBackend()}; ${Object.keys(grads).length} conv kernels, ${
+    (floats / 1e6).toFixed(2)
+  } M floats, ${channels} channels`,
+);
+
+const plan = planMasks(params, {
+  modalities: ["audio", "visual"],
+  modalityOf: (n) => n.split("/")[0],
+  unitOf: () => ({ kind: "channel" }),
+});
+
+/** Runs the cases round-robin (interleaved, so machine noise hits all alike) and prints medians. */
+async function timeInterleaved(
+  cases: [string, () => Promise<void>][],
+): Promise<Record<string, number>> {
+  for (let i = 0; i < 3; i++) for (const [, fn] of cases) await fn(); // warm-up
+  const ts: Record<string, number[]> = Object.fromEntries(cases.map(([l]) => [l, []]));
+  for (let i = 0; i < reps; i++) {
+    for (const [label, fn] of cases) {
+      const t0 = performance.now();
+      await fn();
+      ts[label].push(performance.now() - t0);
+    }
+  }
+  const med: Record<string, number> = {};
+  for (const [label, xs] of Object.entries(ts)) {
+    xs.sort((a, b) => a - b);
+    med[label] = xs[Math.floor(xs.length / 2)];
+    console.log(
+      `${label.padEnd(44)} median ${med[label].toFixed(2)} ms  (min ${xs[0].toFixed(2)}, max ${
+        xs[xs.length - 1].toFixed(2)
+      }, n=${reps})`,
+    );
+  }
+  return med;
+}
+
+// The reference: one elementwise pass (read + write) over every gradient.
+const PLAIN = "plain pass (g * 0.5 over all gradients)";
+const cases: [string, () => Promise<void>][] = [[PLAIN, async () => {
+  const out = Object.values(grads).map((g) => tf.mul(g, 0.5));
+  await out[out.length - 1].data(); // completes the queue on async backends
+  tf.dispose(out);
+}]];
+for (const scale of ["none", "horvitz-thompson"] as const) {
+  const t = amss({ plan, scale, seed: 1 });
+  const state = t.init(params);
+  let stepNo = 0;
+  cases.push([`AMSS step (adaptive, scale ${scale})`, async () => {
+    const ctx: UpdateContext = {
+      params,
+      grads,
+      step: ++stepNo,
+      extras: { ratios: { audio: 0.3, visual: 0.7 } },
+      info: {},
+    };
+    const out = await t.update(grads, state, ctx);
+    await out[Object.keys(out)[0]].data();
+    for (const [k, v] of Object.entries(out)) if (v !== grads[k]) v.dispose();
+  }]);
+}
+const before = tf.memory().numTensors;
+const med = await timeInterleaved(cases);
+console.log(`tensors alive before/after the timed runs: ${before}/${tf.memory().numTensors}`);
+for (const [label, ms] of Object.entries(med)) {
+  if (label !== PLAIN) {
+    console.log(`ratio ${label} / plain pass = ${(ms / med[PLAIN]).toFixed(2)}  (target <= 2)`);
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * AMSS and AMSS+ as one gradient transformation (paper Sec. 3.2 and 3.3).
+ *
+ * Per step, for every modality k: update ratio rho_k from modal significance (Eqs. 2-4) or given
+ * ratios; per mask group (layer l of modality k) the unit importance p (Sec. 3.2.2), a sample of
+ * `ceil(rho_k * C_l)` units without replacement, and the mask: 0/1 for AMSS (Eq. 1), scaled for
+ * AMSS+ (Eq. 5 `paper`, the authors' `reference`, or exact `horvitz-thompson`). The mask multiplies
+ * whatever reaches this transform in the chain: put it first to mask gradients (authors' code),
+ * after the optimizer to mask updates (Eq. 1).
+ *
+ * Host/device traffic per step: one download of one number per unit (all groups concatenated),
+ * one upload of one scale per unit. Everything per parameter stays on the tfjs backend.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Rng, type RngState } from "../rng.ts";
+import type { GradientTransformation, TensorMap, UpdateContext } from "../transform.ts";
+import { AmssArgumentError, requireInRange, requireOneOf } from "../validate.ts";
+import type { MaskPlan } from "./groups.ts";
+import { defensiveMixture, type MaskScale, unitMask } from "./mask.ts";
+import { type SamplerKind, sampleUnits, type UnitSample, unitsToKeep } from "./sampling.ts";
+import {
+  type ModalBatch,
+  paperSignificance,
+  type PaperSignificanceConfig,
+  type PaperSignificanceState,
+  referenceSignificance,
+  type SignificanceResult,
+} from "./significance.ts";
+import { applyUnitScale, groupImportance, type ImportanceMode } from "./units.ts";
+
+/** Where the update ratios come from. */
+export type SignificanceConfig =
+  | ({ mode: "paper" } & PaperSignificanceConfig)
+  | { mode: "reference"; tau: number };
+
+/** Configuration of {@link amss}. */
+export interface AmssConfig {
+  plan: MaskPlan;
+  /** Significance (Eqs. 2-4). Omit to pass ratios in `extras.ratios` every step. */
+  significance?: SignificanceConfig;
+  /** Sampling design (Sec. 3.2.2 "non-uniform adaptive sampling" = `adaptive`). Default `adaptive`. */
+  sampler?: SamplerKind;
+  /** `none` = AMSS 0/1 mask; the others are AMSS+ scales. Default `none`. */
+  scale?: MaskScale;
+  /** Unit importance score. Default `gn`. */
+  importance?: ImportanceMode;
+  /** Units kept per layer: `ceil(rho * C_l)` (paper) or `floor`. Default `ceil`. */
+  rounding?: "ceil" | "floor";
+  /** Defensive mixture weight eps: sample with (1-eps) p + eps/C_l (paper-notes.md). Default 0. */
+  defensive?: number;
+  /** Seed of the sampling generator. */
+  seed: number;
+  /** Report the selected unit indices per group in `info.amss.selected` (tests, debugging). */
+  recordSelection?: boolean;
+}
+
+/** Explicit, JSON-serialisable state of {@link amss}. */
+export interface AmssState {
+  rng: RngState;
+  significance: PaperSignificanceState;
+}
+
+/** What {@link amss} reports per step in `ctx.info.amss`. */
+export interface AmssInfo {
+  ratios: Record<string, number>;
+  significance?: SignificanceResult;
+  /** Units kept / units, per group id. */
+  kept: Record<string, [number, number]>;
+  /** Largest mask value applied this step (variance of AMSS+ weights; paper-notes.md). */
+  maxWeight: number;
+  /** Groups whose importance was all zero (no gradient signal): sampled uniformly. */
+  zeroImportanceGroups: string[];
+  /** Mask value per unit, per group id (only with `recordSelection`). */
+  masks?: Record<string, Float64Array>;
+}
+
+/** Per-step inputs of {@link amss}: a batch for significance, or the ratios themselves. */
+export interface AmssExtras {
+  batch?: ModalBatch;
+  ratios?: Record<string, number> | readonly number[];
+}
+
+function ratiosFromExtras(modalities: string[], given: AmssExtras["ratios"]): number[] {
+  const arr = Array.isArray(given)
+    ? [...given]
+    : modalities.map((m) => (given as Record<string, number>)[m]);
+  if (arr.length !== modalities.length) {
+    throw new AmssArgumentError(
+      `extras.ratios has ${arr.length} entries, expected one per modality (${
+        modalities.join(", ")
+      })`,
+    );
+  }
+  arr.forEach((r, i) => requireInRange(`extras.ratios[${modalities[i]}]`, r, 0, 1, true));
+  return arr;
+}
+
+/**
+ * The AMSS/AMSS+ transformation.
+ *
+ * @example
+ * ```ts ignore
+ * const plan = planMasks(params, rules);
+ * const opt = chain(
+ *   amss({ plan, significance: { mode: "paper", tau: 0.25, lambda: 0.9 }, scale: "horvitz-thompson", seed: 1 }),
+ *   sgd({ lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }),
+ * );
+ * const state = opt.init(params);
+ * await step(params, grads, opt, state, t, { batch }); // batch: labels + uni-modal predictions
+ * ```
+ */
+export function amss(config: AmssConfig): GradientTransformation<AmssState> {
+  const sampler = requireOneOf(
+    "sampler",
+    config.sampler ?? "adaptive",
+    [
+      "adaptive",
+      "uniform",
+      "topk",
+      "systematic",
+    ] as const,
+  );
+  const scale = requireOneOf(
+    "scale",
+    config.scale ?? "none",
+    [
+      "none",
+      "paper",
+      "reference",
+      "horvitz-thompson",
+    ] as const,
+  );
+  const importance = requireOneOf(
+    "importance",
+    config.importance ?? "gn",
+    [
+      "gn",
+      "gn/wn",
+      "sqrt(gn)",
+    ] as const,
+  );
+  const rounding = requireOneOf("rounding", config.rounding ?? "ceil", ["ceil", "floor"] as const);
+  const eps = requireInRange("defensive", config.defensive ?? 0, 0, 1);
+  if (scale === "horvitz-thompson" && sampler === "topk") {
+    throw new AmssArgumentError(
+      `scale "horvitz-thompson" needs a random design; sampler "topk" never includes unselected units`,
+    );
+  }
+  const { plan } = config;
+  const sig = config.significance;
+  if (sig?.mode === "reference" && plan.modalities.length !== 2) {
+    throw new AmssArgumentError(
+      `significance mode "reference" reproduces the two-modality audio-video code; plan has ${plan.modalities.length} modalities`,
+    );
+  }
+  const totalUnits = plan.groups.reduce((a, g) => a + g.units, 0);
+
+  function ratiosFor(extras: AmssExtras, state: AmssState, info: AmssInfo): number[] {
+    if (extras.ratios !== undefined) return ratiosFromExtras(plan.modalities, extras.ratios);
+    if (!sig) {
+      throw new AmssArgumentError(
+        "amss: no significance config and no extras.ratios; pass one of them",
+      );
+    }
+    if (!extras.batch) {
+      throw new AmssArgumentError(
+        "amss: extras.batch (labels and uni-modal predictions) is required",
+      );
+    }
+    if (sig.mode === "reference") {
+      const res = referenceSignificance(extras.batch, { tau: sig.tau });
+      info.significance = res;
+      return [...res.ratios];
+    }
+    const { mode: _m, ...cfg } = sig;
+    const { result, state: next } = paperSignificance(extras.batch, state.significance, cfg);
+    state.significance = next;
+    info.significance = result;
+    return [...result.ratios];
+  }
+
+  /**
+   * unitMask, except that under the paper's 1/p scale a unit of zero importance taken to fill
+   * ceil(rho*C_l) (more units than nonzero importances) gets mask 1 rather than an infinite scale:
+   * its gradient is zero, and in "mask updates" order its momentum update passes unscaled.
+   */
+  function maskFor(p: Float64Array, sample: UnitSample): Float64Array {
+    if (scale !== "paper" || sample.indices.every((j) => p[j] > 0)) {
+      return unitMask(scale, p, sample);
+    }
+    const keep = [...sample.indices.keys()].filter((i) => p[sample.indices[i]] > 0);
+    const m = unitMask(scale, p, {
+      ...sample,
+      indices: Int32Array.from(keep, (i) => sample.indices[i]),
+      weights: Float64Array.from(keep, (i) => sample.weights[i]),
+    });
+    for (const j of sample.indices) if (p[j] === 0) m[j] = 1;
+    return m;
+  }
+
+  return {
+    init: () => ({ rng: new Rng(config.seed).state(), significance: { u: null, steps: 0 } }),
+
+    async update(updates: TensorMap, state: AmssState, ctx: UpdateContext): Promise<TensorMap> {
+      const info: AmssInfo = { ratios: {}, kept: {}, maxWeight: 0, zeroImportanceGroups: [] };
+      const rho = ratiosFor(ctx.extras as AmssExtras, state, info);
+      plan.modalities.forEach((m, i) => (info.ratios[m] = rho[i]));
+
+      // Importance of every unit of every group, one download (Sec. 3.2.2, Appendix C.2).
+      const scoresT = tf.tidy(() =>
+        tf.concat(
+          plan.groups.map((g) =>
+            groupImportance(
+              g.members.map((mb) => {
+                const grad = ctx.grads[mb.name];
+                if (!grad) {
+                  throw new AmssArgumentError(`amss: no gradient for masked variable ${mb.name}`);
+                }
+                return { grad, weight: ctx.params[mb.name], spec: mb.spec };
+              }),
+              importance,
+            )
+          ),
+        )
+      );
+      const scores = await scoresT.data();
+      scoresT.dispose();
+
+      // Sampling and mask values per unit, plain TS on one Float32Array.
+      const rng = Rng.fromState(state.rng);
+      const scaleAll = new Float32Array(totalUnits);
+      let off = 0;
+      for (const g of plan.groups) {
+        const raw = Float64Array.from(scores.subarray(off, off + g.units));
+        for (let j = 0; j < raw.length; j++) {
+          if (!Number.isFinite(raw[j])) {
+            throw new AmssArgumentError(
+              `amss: importance of unit ${j} of ${g.id} is ${
+                raw[j]
+              } (non-finite gradient at step ${ctx.step})`,
+            );
+          }
+        }
+        const rk = rho[plan.modalities.indexOf(g.modality)];
+        const k = unitsToKeep(rk, g.units, rounding);
+        let total = 0;
+        for (const v of raw) total += v;
+        let p: Float64Array;
+        if (total > 0) {
+          p = eps > 0 ? defensiveMixture(raw, eps) : raw.map((v) => v / total);
+        } else {
+          // No gradient signal in this layer: every unit's gradient is zero, so the mask changes
+          // nothing; sample uniformly so the step stays well defined.
+          p = new Float64Array(g.units).fill(1 / g.units);
+          info.zeroImportanceGroups.push(g.id);
+        }
+        const sample = sampleUnits(sampler, p, k, rng, { onShortfall: "fill" });
+        const m = maskFor(p, sample);
+        for (let j = 0; j < m.length; j++) {
+          scaleAll[off + j] = m[j];
+          if (m[j] > info.maxWeight) info.maxWeight = m[j];
+        }
+        info.kept[g.id] = [k, g.units];
+        if (config.recordSelection) (info.masks ??= {})[g.id] = m;
+        off += g.units;
+      }
+      state.rng = rng.state();
+
+      // Apply: one upload, one broadcast multiply per masked variable.
+      const out: TensorMap = { ...updates };
+      tf.tidy(() => {
+        const all = tf.tensor1d(scaleAll);
+        let o = 0;
+        for (const g of plan.groups) {
+          const s = all.slice(o, g.units) as tf.Tensor1D;
+          for (const mb of g.members) {
+            const u = updates[mb.name];
+            if (!u) throw new AmssArgumentError(`amss: no update for masked variable ${mb.name}`);
+            out[mb.name] = tf.keep(applyUnitScale(u, s, mb.spec));
+          }
+          o += g.units;
+        }
+      });
+      ctx.info.amss = info;
+      return out;
+    },
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * Which variables belong to which modality, and how each masked variable splits into units.
+ *
+ * A {@link MaskPlan} is built once from the parameter names and shapes by two predicates:
+ * `modalityOf` (the modality whose subnetwork a variable belongs to, or `null` for shared parts
+ * such as a fusion head that AMSS never masks) and `unitOf` (how a variable splits into mask units,
+ * or `null` to leave it unmasked). Appendix C.2 fixes the scope: under late fusion a modality's
+ * subnetwork includes its own classifier; under other fusions only its encoder.
+ *
+ * @module
+ */
+import { AmssArgumentError } from "../validate.ts";
+import { unitLayout, type UnitSpec } from "./units.ts";
+
+/** A unit spec, optionally joining a named group shared by several variables (attention heads). */
+export type UnitRule = UnitSpec & { group?: string };
+
+/** Predicates that select and split the variables. */
+export interface PlanRules {
+  /** Modality names, in the order significance inputs and ratios use. */
+  modalities: readonly string[];
+  /** The modality a variable belongs to, or null if it belongs to none (never masked). */
+  modalityOf(name: string, shape: readonly number[]): string | null;
+  /** How a variable of a modality splits into mask units, or null to leave it unmasked. */
+  unitOf(name: string, shape: readonly number[]): UnitRule | null;
+}
+
+/** One variable inside a mask group. */
+export interface MaskMember {
+  name: string;
+  spec: UnitSpec;
+}
+
+/** A layer in the paper's sense: C_l units sampled together (Sec. 3.2.2, Appendix C.2). */
+export interface MaskGroup {
+  id: string;
+  modality: string;
+  /** C_l, the number of mask units. */
+  units: number;
+  members: MaskMember[];
+}
+
+/** The result of {@link planMasks}. */
+export interface MaskPlan {
+  modalities: string[];
+  groups: MaskGroup[];
+  /** Variables that pass through AMSS unchanged. */
+  unmasked: string[];
+}
+
+/**
+ * Groups `params` (anything with a `shape`) into mask groups.
+ *
+ * @example
+ * ```ts ignore
+ * const plan = planMasks(params, {
+ *   modalities: ["audio", "visual"],
+ *   modalityOf: (n) => n.startsWith("audio/") ? "audio" : n.startsWith("visual/") ? "visual" : null,
+ *   unitOf: (_n, shape) => shape.length === 4 ? { kind: "channel" } : { kind: "element" },
+ * });
+ * ```
+ */
+export function planMasks(
+  params: Record<string, { shape: readonly number[] }>,
+  rules: PlanRules,
+): MaskPlan {
+  const modalities = [...rules.modalities];
+  if (modalities.length < 2) {
+    throw new AmssArgumentError(
+      `rules.modalities must name at least 2 modalities, got ${modalities.length}`,
+    );
+  }
+  if (new Set(modalities).size !== modalities.length) {
+    throw new AmssArgumentError(`rules.modalities has duplicate names: ${modalities.join(", ")}`);
+  }
+  const groups = new Map<string, MaskGroup>();
+  const unmasked: string[] = [];
+  for (const [name, { shape }] of Object.entries(params)) {
+    const modality = rules.modalityOf(name, shape);
+    const rule = modality === null ? null : rules.unitOf(name, shape);
+    if (modality === null || rule === null) {
+      unmasked.push(name);
+      continue;
+    }
+    if (!modalities.includes(modality)) {
+      throw new AmssArgumentError(
+        `modalityOf(${JSON.stringify(name)}) returned ${JSON.stringify(modality)}, not one of ${
+          modalities.join(", ")
+        }`,
+      );
+    }
+    const { group, ...spec } = rule;
+    const { units } = unitLayout(shape, spec as UnitSpec, `variable ${JSON.stringify(name)}`);
+    const id = group ?? name;
+    const g = groups.get(id);
+    if (!g) {
+      groups.set(id, { id, modality, units, members: [{ name, spec: spec as UnitSpec }] });
+    } else {
+      if (g.modality !== modality || g.units !== units) {
+        throw new AmssArgumentError(
+          `variable ${JSON.stringify(name)} joins group ${
+            JSON.stringify(id)
+          } with ${units} units of ${modality}, ` +
+            `but the group has ${g.units} units of ${g.modality}`,
+        );
+      }
+      g.members.push({ name, spec: spec as UnitSpec });
+    }
+  }
+  for (const m of modalities) {
+    if (![...groups.values()].some((g) => g.modality === m)) {
+      throw new AmssArgumentError(`modality ${JSON.stringify(m)} has no masked variable`);
+    }
+  }
+  return { modalities, groups: [...groups.values()], unmasked };
+}
+
+/**
+ * The authors' audio-video selection: only the 3x3 convolutions inside ResNet18 stages
+ * layer1..layer4, channel-wise (output channels, the last axis of a tfjs kernel); the stem, 1x1
+ * downsample convs, batch norm and the fusion head stay unmasked (paper-notes.md). Names are
+ * matched by `/layer[1-4]/` and the kernel shape `[3, 3, in, out]`.
+ */
+export function referenceResNetUnits(name: string, shape: readonly number[]): UnitRule | null {
+  return /layer[1-4]/.test(name) && shape.length === 4 && shape[0] === 3 && shape[1] === 3
+    ? { kind: "channel" }
+    : null;
+}
+
+/**
+ * The paper's default units (Appendix C.2): conv kernels (rank 4) channel-wise, everything else
+ * element-wise. Attention heads need a rule that knows the layer's head count.
+ */
+export function paperUnits(_name: string, shape: readonly number[]): UnitRule | null {
+  return shape.length === 4 ? { kind: "channel" } : { kind: "element" };
+}
+
+/** `modalityOf` for parameter names prefixed by the modality (`"audio/..."`, `"visual/..."`). */
+export function modalityByPrefix(
+  modalities: readonly string[],
+  separator = "/",
+): (name: string) => string | null {
+  return (name) => modalities.find((m) => name.startsWith(m + separator)) ?? null;
+}

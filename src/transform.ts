@@ -1,0 +1,270 @@
+/**
+ * Gradient transformations in the init/update style of optax: each piece of an optimizer is a
+ * pair `init(params) -> state`, `update(updates, state, ctx) -> updates`, and {@link chain}
+ * composes them. AMSS is one such piece, so "mask the gradient before momentum and weight decay"
+ * (the authors' code) and "mask the update" (the paper's Eq. 1) are two orders of one chain:
+ *
+ * ```ts ignore
+ * chain(amss(cfg), sgd({ lr: 0.01, momentum: 0.9, weightDecay: 1e-4 })) // mask gradients
+ * chain(sgd({ lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }), amss(cfg)) // mask updates (Eq. 1)
+ * ```
+ *
+ * Conventions (tfjs memory): `update` never disposes its input tensors and returns tensors that
+ * are either new or the very input objects passed through; {@link chain} disposes what it no
+ * longer needs. State tensors are `tf.Variable`s updated in place with `assign`, so a state object
+ * lives as long as the run and is disposed with {@link disposeState}.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { requireFinite, requireInRange, requirePositive } from "./validate.ts";
+
+/** Trainable parameters by name. */
+export type Params = Record<string, tf.Variable>;
+/** Gradients or updates by parameter name. */
+export type TensorMap = Record<string, tf.Tensor>;
+
+/** What every transform sees besides the updates. */
+export interface UpdateContext {
+  /** The parameters (read only: transforms never assign them). */
+  params: Params;
+  /** The raw gradients that entered the chain (AMSS scores importance on these). */
+  grads: TensorMap;
+  /** 1-based step number. */
+  step: number;
+  /** Per-step inputs for transforms that need more than gradients (e.g. AMSS's batch). */
+  extras: Record<string, unknown>;
+  /** Transforms write per-step figures here for logging (e.g. `info.amss`). */
+  info: Record<string, unknown>;
+}
+
+/** One piece of an optimizer. */
+export interface GradientTransformation<S = unknown> {
+  init(params: Params): S;
+  update(updates: TensorMap, state: S, ctx: UpdateContext): TensorMap | Promise<TensorMap>;
+}
+
+/** A learning rate: a constant or a function of the 1-based step. */
+export type Schedule = number | ((step: number) => number);
+
+function rateAt(lr: Schedule, step: number): number {
+  const v = typeof lr === "number" ? lr : lr(step);
+  return requireFinite("learning rate", v);
+}
+
+/** Step decay: `lr * gamma^(number of milestones <= epoch(step))` (Appendix C.1: x0.1 when the loss saturates). */
+export function stepDecay(
+  lr: number,
+  milestones: number[],
+  gamma: number,
+  stepsPerEpoch: number,
+): (step: number) => number {
+  requirePositive("lr", lr);
+  requirePositive("gamma", gamma);
+  requirePositive("stepsPerEpoch", stepsPerEpoch);
+  return (step) => {
+    const epoch = Math.floor((step - 1) / stepsPerEpoch);
+    return lr * Math.pow(gamma, milestones.filter((m) => epoch >= m).length);
+  };
+}
+
+function disposeReplaced(prev: TensorMap, next: TensorMap, keep: TensorMap): void {
+  const live = new Set<tf.Tensor>([...Object.values(next), ...Object.values(keep)]);
+  for (const t of Object.values(prev)) if (!live.has(t) && !t.isDisposed) t.dispose();
+}
+
+/** Composes transformations left to right; the state is the array of the parts' states. */
+export function chain(...parts: GradientTransformation[]): GradientTransformation<unknown[]> {
+  return {
+    init: (params) => parts.map((p) => p.init(params)),
+    async update(updates, state, ctx) {
+      let cur = updates;
+      for (let i = 0; i < parts.length; i++) {
+        const next = await parts[i].update(cur, state[i], ctx);
+        if (cur !== updates) disposeReplaced(cur, next, updates);
+        cur = next;
+      }
+      return cur;
+    },
+  };
+}
+
+function mapTensors(
+  updates: TensorMap,
+  fn: (name: string, u: tf.Tensor) => tf.Tensor,
+): TensorMap {
+  const out: TensorMap = {};
+  for (const [name, u] of Object.entries(updates)) out[name] = tf.tidy(() => fn(name, u));
+  return out;
+}
+
+/** Adds `weightDecay * w` to each update (L2 decay as PyTorch's SGD/Adam `weight_decay`). */
+export function addWeightDecay(
+  weightDecay: number,
+  mask: (name: string) => boolean = () => true,
+): GradientTransformation<null> {
+  requireInRange("weightDecay", weightDecay, 0, Infinity);
+  return {
+    init: () => null,
+    update: (updates, _s, ctx) =>
+      weightDecay === 0
+        ? updates
+        : mapTensors(updates, (name, u) =>
+          mask(name) ? tf.add(u, tf.mul(ctx.params[name], weightDecay)) : u),
+  };
+}
+
+/** State of {@link momentum}: one buffer per parameter. */
+export interface MomentumState {
+  buffers: Record<string, tf.Variable>;
+  started: boolean;
+}
+
+/** Heavy-ball momentum as PyTorch SGD (dampening 0, Nesterov off): `b = mu*b + g` (b = g at the first step). */
+export function momentum(mu: number): GradientTransformation<MomentumState> {
+  requireInRange("momentum", mu, 0, 1);
+  return {
+    init: (params) => ({
+      buffers: Object.fromEntries(
+        Object.entries(params).map(([n, p]) => [n, tf.variable(tf.zerosLike(p), false)]),
+      ),
+      started: false,
+    }),
+    update(updates, state) {
+      if (mu === 0) return updates;
+      const out: TensorMap = {};
+      for (const [name, u] of Object.entries(updates)) {
+        const b = state.buffers[name];
+        tf.tidy(() => b.assign(state.started ? tf.add(tf.mul(b, mu), u) : u));
+        out[name] = tf.clone(b);
+      }
+      state.started = true;
+      return out;
+    },
+  };
+}
+
+/** Multiplies updates by `-lr(step)` so that {@link applyUpdates} descends. */
+export function scaleByLearningRate(lr: Schedule): GradientTransformation<null> {
+  return {
+    init: () => null,
+    update(updates, _s, ctx) {
+      const r = -rateAt(lr, ctx.step);
+      return mapTensors(updates, (_n, u) => tf.mul(u, r));
+    },
+  };
+}
+
+/** State of {@link scaleByAdam}. */
+export interface AdamState {
+  m: Record<string, tf.Variable>;
+  v: Record<string, tf.Variable>;
+  t: number;
+}
+
+/** Adam's direction `mhat / (sqrt(vhat) + eps)` with bias correction (Kingma & Ba; PyTorch's defaults). */
+export function scaleByAdam(
+  { beta1 = 0.9, beta2 = 0.999, eps = 1e-8 }: { beta1?: number; beta2?: number; eps?: number } = {},
+): GradientTransformation<AdamState> {
+  requireInRange("beta1", beta1, 0, 1);
+  requireInRange("beta2", beta2, 0, 1);
+  requirePositive("eps", eps);
+  const zeros = (params: Params) =>
+    Object.fromEntries(
+      Object.entries(params).map(([n, p]) => [n, tf.variable(tf.zerosLike(p), false)]),
+    );
+  return {
+    init: (params) => ({ m: zeros(params), v: zeros(params), t: 0 }),
+    update(updates, state) {
+      state.t += 1;
+      const c1 = 1 - Math.pow(beta1, state.t);
+      const c2 = 1 - Math.pow(beta2, state.t);
+      const out: TensorMap = {};
+      for (const [name, g] of Object.entries(updates)) {
+        const m = state.m[name];
+        const v = state.v[name];
+        out[name] = tf.tidy(() => {
+          m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
+          v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
+          return tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
+        });
+      }
+      return out;
+    },
+  };
+}
+
+/** Options of {@link sgd}. */
+export interface SgdOptions {
+  lr: Schedule;
+  momentum?: number;
+  weightDecay?: number;
+}
+
+/** SGD as PyTorch's `torch.optim.SGD` (momentum, weight decay, dampening 0, Nesterov off). */
+export function sgd({ lr, momentum: mu = 0, weightDecay = 0 }: SgdOptions) {
+  return chain(addWeightDecay(weightDecay), momentum(mu), scaleByLearningRate(lr));
+}
+
+/** Options of {@link adam}. */
+export interface AdamOptions {
+  lr: Schedule;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+}
+
+/** Adam as PyTorch's `torch.optim.Adam` (L2 weight decay added to the gradient). */
+export function adam({ lr, beta1, beta2, eps, weightDecay = 0 }: AdamOptions) {
+  return chain(
+    addWeightDecay(weightDecay),
+    scaleByAdam({ beta1, beta2, eps }),
+    scaleByLearningRate(lr),
+  );
+}
+
+/** `w <- w + u` for every parameter with an update. */
+export function applyUpdates(params: Params, updates: TensorMap): void {
+  for (const [name, u] of Object.entries(updates)) {
+    const p = params[name];
+    if (!p) throw new RangeError(`applyUpdates: no parameter named ${JSON.stringify(name)}`);
+    tf.tidy(() => p.assign(tf.add(p, u)));
+  }
+}
+
+/** Disposes every tensor reachable from a transform state (arrays and plain objects). */
+export function disposeState(state: unknown): void {
+  if (state instanceof tf.Tensor) {
+    if (!state.isDisposed) state.dispose();
+  } else if (Array.isArray(state)) {
+    state.forEach(disposeState);
+  } else if (state && typeof state === "object") {
+    Object.values(state).forEach(disposeState);
+  }
+}
+
+/**
+ * Runs `transform` on `grads`, applies the result to `params` and disposes every tensor it
+ * created (the caller still owns `grads`). Returns the per-step info the transforms reported.
+ */
+export async function step(
+  params: Params,
+  grads: TensorMap,
+  transform: GradientTransformation,
+  state: unknown,
+  stepNumber: number,
+  extras: Record<string, unknown> = {},
+): Promise<Record<string, unknown>> {
+  const info: Record<string, unknown> = {};
+  const updates = await transform.update(grads, state, {
+    params,
+    grads,
+    step: stepNumber,
+    extras,
+    info,
+  });
+  applyUpdates(params, updates);
+  disposeReplaced(updates, {}, grads);
+  return info;
+}

@@ -1,0 +1,254 @@
+import * as tf from "@tensorflow/tfjs";
+import { assert, assertAlmostEquals, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { amss, type AmssInfo } from "../src/amss/amss.ts";
+import { modalityByPrefix, paperUnits, planMasks } from "../src/amss/groups.ts";
+import { unitLayout, type UnitSpec } from "../src/amss/units.ts";
+import { unitsToKeep } from "../src/amss/sampling.ts";
+import { chain, disposeState, type Params, sgd, step } from "../src/transform.ts";
+import { AmssArgumentError } from "../src/validate.ts";
+import { gradients, modalBatch, MODALITIES, tinyBatch, tinyParams } from "./_tiny_model.ts";
+
+await tf.setBackend("cpu");
+
+const rules = {
+  modalities: MODALITIES,
+  modalityOf: modalityByPrefix(MODALITIES),
+  unitOf: paperUnits,
+};
+
+/** Unit of flat element i: independent of the library's reshape trick. */
+function unitOf(i: number, shape: readonly number[], spec: UnitSpec): number {
+  if (spec.kind === "element") return i;
+  const axis = ((spec.axis ?? -1) + shape.length) % shape.length;
+  const after = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const coord = Math.floor(i / after) % shape[axis];
+  return spec.kind === "channel" ? coord : Math.floor(coord / (shape[axis] / spec.heads));
+}
+
+function snapshot(p: Params): Record<string, Float32Array> {
+  return Object.fromEntries(
+    Object.entries(p).map(([k, v]) => [k, v.dataSync().slice() as Float32Array]),
+  );
+}
+
+function download(t: Record<string, tf.Tensor>): Record<string, Float32Array> {
+  return Object.fromEntries(
+    Object.entries(t).map(([k, v]) => [k, v.dataSync().slice() as Float32Array]),
+  );
+}
+
+Deno.test("a masked step in 'mask updates' order (Eq. 1) moves exactly the sampled units, ceil(rho*C_l) per layer", async () => {
+  const params = tinyParams(3);
+  const plan = planMasks(params, rules);
+  const ratios = { audio: 0.5, visual: 0.75 };
+  const lr = 0.05;
+  const opt = chain(sgd({ lr }), amss({ plan, seed: 7, recordSelection: true }));
+  const state = opt.init(params);
+  const batch = tinyBatch(5);
+  const grads = gradients(params, batch);
+  const g = download(grads);
+  const before = snapshot(params);
+  const info = (await step(params, grads, opt, state, 1, { ratios })).amss as AmssInfo;
+  const after = snapshot(params);
+  for (const group of plan.groups) {
+    const mask = info.masks![group.id];
+    const kept = mask.filter((v) => v !== 0).length;
+    assertEquals(
+      kept,
+      unitsToKeep(ratios[group.modality as "audio"], group.units, "ceil"),
+      group.id,
+    );
+    assertEquals(kept, Math.ceil(ratios[group.modality as "audio"] * group.units - 1e-9), group.id);
+    for (const mb of group.members) {
+      const shape = params[mb.name].shape;
+      for (let i = 0; i < before[mb.name].length; i++) {
+        const m = mask[unitOf(i, shape, mb.spec)];
+        const expected = before[mb.name][i] - lr * g[mb.name][i] * m;
+        assertAlmostEquals(after[mb.name][i], expected, 1e-6, `${mb.name}[${i}]`);
+        if (m === 0) {
+          assertEquals(after[mb.name][i], before[mb.name][i], `${mb.name}[${i}] must not move`);
+        }
+      }
+    }
+  }
+  for (const name of plan.unmasked) {
+    before[name].forEach((w, i) => assertAlmostEquals(after[name][i], w - lr * g[name][i], 1e-6));
+  }
+  tf.dispose(grads);
+  disposeState(state);
+});
+
+Deno.test("in 'mask gradients' order (authors' code) unsampled units still move through momentum and weight decay, exactly as the chain implies", async () => {
+  const params = tinyParams(4);
+  const plan = planMasks(params, rules);
+  const lr = 0.05, mu = 0.9, wd = 1e-2;
+  const opt = chain(
+    amss({
+      plan,
+      scale: "reference",
+      seed: 9,
+      recordSelection: true,
+      significance: { mode: "paper", tau: 0.5, lambda: 0.5 },
+    }),
+    sgd({ lr, momentum: mu, weightDecay: wd }),
+  );
+  const state = opt.init(params);
+  const w: Record<string, Float32Array> = snapshot(params);
+  const buf: Record<string, Float64Array> = {};
+  let movedWhileMasked = 0;
+  for (let t = 1; t <= 3; t++) {
+    const batch = tinyBatch(10 + t);
+    const grads = gradients(params, batch);
+    const g = download(grads);
+    const info = (await step(params, grads, opt, state, t, { batch: modalBatch(params, batch) }))
+      .amss as AmssInfo;
+    tf.dispose(grads);
+    tf.dispose(Object.values(batch.inputs));
+    // sum of rho over K modalities is K - 1 (Eq. 4)
+    assertAlmostEquals(info.ratios.audio + info.ratios.visual, 1, 1e-12);
+    // expected: d = m*g + wd*w; b = mu*b + d (b = d at t = 1); w -= lr*b
+    const maskOf = new Map<string, (i: number) => number>();
+    for (const group of plan.groups) {
+      for (const mb of group.members) {
+        maskOf.set(
+          mb.name,
+          (i) => info.masks![group.id][unitOf(i, params[mb.name].shape, mb.spec)],
+        );
+      }
+    }
+    const after = snapshot(params);
+    for (const name of Object.keys(params)) {
+      const m = maskOf.get(name) ?? (() => 1);
+      buf[name] ??= new Float64Array(w[name].length);
+      for (let i = 0; i < w[name].length; i++) {
+        const d = m(i) * g[name][i] + wd * w[name][i];
+        buf[name][i] = t === 1 ? d : mu * buf[name][i] + d;
+        const expected = w[name][i] - lr * buf[name][i];
+        assertAlmostEquals(after[name][i], expected, 1e-5, `${name}[${i}] at step ${t}`);
+        if (m(i) === 0 && after[name][i] !== w[name][i]) movedWhileMasked++;
+      }
+    }
+    Object.assign(w, after);
+  }
+  assert(
+    movedWhileMasked > 0,
+    "weight decay and momentum must move masked parameters in this order",
+  );
+  disposeState(state);
+});
+
+Deno.test("AMSS+ masks carry the configured scale: reference 1/(p+1/C), HT weights >= 1, AMSS 0/1", async () => {
+  const params = tinyParams(6);
+  const plan = planMasks(params, rules);
+  const batch = tinyBatch(2);
+  const grads = gradients(params, batch);
+  for (const scale of ["none", "reference", "horvitz-thompson"] as const) {
+    const opt = amss({ plan, scale, seed: 1, recordSelection: true });
+    const state = opt.init(params);
+    const info: Record<string, unknown> = {};
+    const out = await opt.update(grads, state, {
+      params,
+      grads,
+      step: 1,
+      extras: { ratios: [0.4, 0.6] },
+      info,
+    });
+    const a = info.amss as AmssInfo;
+    for (const group of plan.groups) {
+      const vals = [...a.masks![group.id]].filter((v) => v !== 0);
+      if (scale === "none") assert(vals.every((v) => v === 1));
+      if (scale === "reference") {
+        assert(vals.every((v) => v > 0 && v <= group.units + 1e-9), group.id);
+      }
+      if (scale === "horvitz-thompson") assert(vals.every((v) => v >= 1 - 1e-12), group.id);
+    }
+    for (const [k, t] of Object.entries(out)) if (t !== grads[k]) t.dispose();
+  }
+  tf.dispose(grads);
+  tf.dispose(Object.values(batch.inputs));
+});
+
+Deno.test("an AMSS training loop does not grow tfjs memory", async () => {
+  const params = tinyParams(8);
+  const plan = planMasks(params, rules);
+  const opt = chain(
+    amss({
+      plan,
+      scale: "horvitz-thompson",
+      seed: 3,
+      significance: { mode: "reference", tau: 0.2 },
+    }),
+    sgd({ lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }),
+  );
+  const state = opt.init(params);
+  const batch = tinyBatch(1);
+  const run = async (t: number) => {
+    const grads = gradients(params, batch);
+    await step(params, grads, opt, state, t, { batch: modalBatch(params, batch) });
+    tf.dispose(grads);
+  };
+  await run(1);
+  const before = tf.memory().numTensors;
+  for (let t = 2; t <= 25; t++) await run(t);
+  assertEquals(tf.memory().numTensors, before);
+  disposeState(state);
+});
+
+Deno.test("AMSS configuration errors name the argument", async () => {
+  const params = tinyParams(1);
+  const plan = planMasks(params, rules);
+  assertThrows(
+    () => amss({ plan, seed: 1, sampler: "topk", scale: "horvitz-thompson" }),
+    AmssArgumentError,
+    "topk",
+  );
+  assertThrows(
+    () => amss({ plan, seed: 1, sampler: "bogus" as "topk" }),
+    AmssArgumentError,
+    "sampler must be one of",
+  );
+  assertThrows(
+    () => amss({ plan, seed: 1, defensive: 2 }),
+    AmssArgumentError,
+    "defensive must be in [0, 1]",
+  );
+  const three = planMasks({ ...params, "depth/w": tf.variable(tf.ones([2])) }, {
+    modalities: ["audio", "visual", "depth"],
+    modalityOf: modalityByPrefix(["audio", "visual", "depth"]),
+    unitOf: paperUnits,
+  });
+  assertThrows(
+    () => amss({ plan: three, seed: 1, significance: { mode: "reference", tau: 0.2 } }),
+    AmssArgumentError,
+    "two-modality",
+  );
+  assertThrows(
+    () => planMasks(params, { ...rules, modalities: ["audio"] }),
+    AmssArgumentError,
+    "at least 2",
+  );
+  const grads = gradients(params, tinyBatch(1));
+  const opt = amss({ plan, seed: 1 });
+  const ctx = { params, grads, step: 1, info: {} };
+  await assertRejects(
+    async () => await opt.update(grads, opt.init(params), { ...ctx, extras: {} }),
+    AmssArgumentError,
+    "extras.ratios",
+  );
+  await assertRejects(
+    async () =>
+      await opt.update(grads, opt.init(params), { ...ctx, extras: { ratios: [0.5, 1.5] } }),
+    AmssArgumentError,
+    "extras.ratios[visual] must be in (0, 1]",
+  );
+  tf.dispose(grads);
+});
+
+Deno.test("unit layouts used by the plan match the variables (conv channel-wise, rest element-wise)", () => {
+  const params = tinyParams(1);
+  const plan = planMasks(params, rules);
+  const conv = plan.groups.find((g) => g.id === "audio/layer1/conv/kernel")!;
+  assertEquals(conv.units, 4);
+  assertEquals(unitLayout(params["audio/proj/kernel"].shape, { kind: "element" }).units, 12);
+  assertEquals(plan.unmasked.sort(), ["fusion/bias", "fusion/kernel"]);
+});
