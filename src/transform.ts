@@ -126,7 +126,9 @@ export function momentum(mu: number): GradientTransformation<MomentumState> {
   return {
     init: (params) => ({
       buffers: Object.fromEntries(
-        Object.entries(params).map(([n, p]) => [n, tf.variable(tf.zerosLike(p), false)]),
+        Object.entries(params).map((
+          [n, p],
+        ) => [n, tf.tidy(() => tf.variable(tf.zerosLike(p), false))]),
       ),
       started: false,
     }),
@@ -171,7 +173,9 @@ export function scaleByAdam(
   requirePositive("eps", eps);
   const zeros = (params: Params) =>
     Object.fromEntries(
-      Object.entries(params).map(([n, p]) => [n, tf.variable(tf.zerosLike(p), false)]),
+      Object.entries(params).map((
+        [n, p],
+      ) => [n, tf.tidy(() => tf.variable(tf.zerosLike(p), false))]),
     );
   return {
     init: (params) => ({ m: zeros(params), v: zeros(params), t: 0 }),

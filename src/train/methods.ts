@@ -1,0 +1,244 @@
+/**
+ * Rebalancing methods behind one interface (design.md: "every rebalancing method implements one
+ * interface, so the trainer has no per-method branches"). A method says which logits the loss uses
+ * and which gradient transformation stands before the optimizer; the trainer passes every
+ * transformation the same per-step extras (`{ batch }`: labels, uni-modal logits, features).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { amss, type SignificanceConfig } from "../amss/amss.ts";
+import { planMasks, type PlanRules } from "../amss/groups.ts";
+import type { MaskScale } from "../amss/mask.ts";
+import type { SamplerKind } from "../amss/sampling.ts";
+import type { ModalBatch } from "../amss/significance.ts";
+import { Rng } from "../rng.ts";
+import type { GradientTransformation, Params, TensorMap } from "../transform.ts";
+import { AmssArgumentError, requireFinite, requireInRange, requirePositive } from "../validate.ts";
+
+/** Every method name the trainer knows. */
+export const METHOD_NAMES = [
+  "joint",
+  "unimodal",
+  "amss",
+  "amss+",
+  "random-mask",
+  "global-scale",
+  "ogm-ge",
+  "mslr",
+] as const;
+/** A method name. */
+export type MethodName = typeof METHOD_NAMES[number];
+
+/** Options of every method (each method reads the ones it needs). */
+export interface MethodOptions {
+  /** unimodal: which modality is trained alone. */
+  modality?: string;
+  /** AMSS family: significance mode, tau (Eq. 4) and lambda (Eq. 3). */
+  significance?: "paper" | "reference";
+  tau?: number;
+  lambda?: number;
+  /** AMSS family: AMSS+ scale (amss+: default "reference", the authors' code). */
+  scale?: MaskScale;
+  sampler?: SamplerKind;
+  /** AMSS family: units rule ("reference" masks only ResNet layer1-4 3x3 convs). */
+  units?: "paper" | "reference";
+  /** AMSS+ defensive mixture eps. */
+  defensive?: number;
+  /** global-scale: gradient coefficient v_k per modality (Table 1, default 1). mslr: lr multipliers. */
+  scales?: Record<string, number>;
+  /** ogm-ge: modulation strength alpha (OGM-GE's default 0.1) and whether to add GE noise. */
+  alpha?: number;
+  noise?: boolean;
+}
+
+/** What a method needs to know about the model. */
+export interface MethodContext {
+  modalities: string[];
+  params: Params;
+  /** Mask/ownership rules of the model (modalityOf decides which modality a variable belongs to). */
+  rules: (units: "paper" | "reference") => PlanRules;
+  seed: number;
+}
+
+/** A configured method. */
+export interface Method {
+  name: MethodName;
+  /** Human-readable variant, e.g. "amss+ (horvitz-thompson)". */
+  label: string;
+  /** The loss uses the fused logits, or the uni-modal logits of one modality (index). */
+  lossOn: "fused" | number;
+  /** Transformation applied to raw gradients before the optimizer, or null. */
+  transform: GradientTransformation | null;
+}
+
+/** Variables of each modality by `modalityOf` (shared ones, e.g. a concat head, belong to none). */
+export function variablesByModality(ctx: MethodContext): Record<string, string[]> {
+  const rules = ctx.rules("paper");
+  const out: Record<string, string[]> = Object.fromEntries(ctx.modalities.map((m) => [m, []]));
+  for (const [name, v] of Object.entries(ctx.params)) {
+    const m = rules.modalityOf(name, v.shape);
+    if (m !== null) out[m].push(name);
+  }
+  return out;
+}
+
+/** Multiplies the gradients of each modality's variables by a per-step coefficient. */
+function modalityScaling(
+  ctx: MethodContext,
+  coefficients: (batch: ModalBatch | undefined, step: number) => Record<string, number>,
+  noise?: (name: string, g: tf.Tensor, step: number) => tf.Tensor | null,
+  report?: string,
+): GradientTransformation<null> {
+  const owner = new Map<string, string>();
+  for (const [m, names] of Object.entries(variablesByModality(ctx))) {
+    for (const n of names) owner.set(n, m);
+  }
+  return {
+    init: () => null,
+    update(updates, _s, c) {
+      const coeff = coefficients(c.extras.batch as ModalBatch | undefined, c.step);
+      if (report) c.info[report] = coeff;
+      const out: TensorMap = { ...updates };
+      for (const [name, g] of Object.entries(updates)) {
+        const m = owner.get(name);
+        if (m === undefined) continue;
+        const k = coeff[m] ?? 1;
+        const extra = noise?.(name, g, c.step) ?? null;
+        if (k === 1 && !extra) continue;
+        out[name] = tf.tidy(() => {
+          const scaled = k === 1 ? g.clone() : tf.mul(g, k);
+          return extra ? tf.add(scaled, extra) : scaled;
+        });
+        extra?.dispose();
+      }
+      return out;
+    },
+  };
+}
+
+function hash(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
+  return h;
+}
+
+function softmaxTrueScore(batch: ModalBatch, k: number): number {
+  const C = batch.numClasses;
+  const x = batch.predictions[k];
+  let s = 0;
+  for (let i = 0; i < batch.labels.length; i++) {
+    let max = -Infinity;
+    for (let c = 0; c < C; c++) max = Math.max(max, x[i * C + c]);
+    let z = 0;
+    for (let c = 0; c < C; c++) z += Math.exp(x[i * C + c] - max);
+    s += Math.exp(x[i * C + batch.labels[i]] - max) / z;
+  }
+  return s;
+}
+
+/** Builds a method from its name and options. */
+export function createMethod(name: MethodName, opts: MethodOptions, ctx: MethodContext): Method {
+  const { modalities } = ctx;
+  switch (name) {
+    case "joint":
+      return { name, label: "joint (concat baseline)", lossOn: "fused", transform: null };
+    case "unimodal": {
+      const k = modalities.indexOf(opts.modality ?? "");
+      if (k < 0) {
+        throw new AmssArgumentError(
+          `unimodal: option modality must be one of ${modalities.join(", ")}, got ${opts.modality}`,
+        );
+      }
+      return { name, label: `unimodal (${opts.modality})`, lossOn: k, transform: null };
+    }
+    case "amss":
+    case "amss+":
+    case "random-mask": {
+      const units = opts.units ?? "paper";
+      const tau = requirePositive("tau", opts.tau ?? 0.25);
+      const mode = opts.significance ?? "paper";
+      const significance: SignificanceConfig = mode === "reference"
+        ? { mode, tau }
+        : { mode, tau, lambda: opts.lambda ?? 0.9 };
+      const scale: MaskScale = name === "amss" ? "none" : opts.scale ?? "reference";
+      const sampler: SamplerKind = name === "random-mask" ? "uniform" : opts.sampler ?? "adaptive";
+      const plan = planMasks(ctx.params, ctx.rules(units));
+      const label = name === "amss"
+        ? "amss"
+        : `${name} (${scale}${name === "random-mask" ? ", uniform" : ""})`;
+      return {
+        name,
+        label,
+        lossOn: "fused",
+        transform: amss({
+          plan,
+          significance,
+          scale,
+          sampler,
+          defensive: opts.defensive,
+          seed: ctx.seed,
+        }),
+      };
+    }
+    case "global-scale":
+    case "mslr": {
+      const scales = opts.scales ?? {};
+      for (const [m, v] of Object.entries(scales)) {
+        if (!modalities.includes(m)) {
+          throw new AmssArgumentError(`${name}: scales names unknown modality ${m}`);
+        }
+        requireInRange(`${name}: scales.${m}`, v, 0, Infinity);
+      }
+      const label = `${name} (${modalities.map((m) => `${m} ${scales[m] ?? 1}`).join(", ")})`;
+      // global-scale: Table 1's global-wise coefficient v_k on the gradient. mslr ("keep" variant of
+      // modality-specific learning rates): the same arithmetic under plain SGD, a fixed lr
+      // multiplier per modality; with momentum/Adam both act on the gradient before the optimizer.
+      return { name, label, lossOn: "fused", transform: modalityScaling(ctx, () => scales) };
+    }
+    case "ogm-ge": {
+      if (modalities.length !== 2) {
+        throw new AmssArgumentError(
+          `ogm-ge is defined for two modalities, the model has ${modalities.length}`,
+        );
+      }
+      const alpha = requireFinite("alpha", opts.alpha ?? 0.1);
+      const noise = opts.noise ?? true;
+
+      // OGM-GE (Peng et al., CVPR 2022): discrepancy ratio of the summed true-class softmax scores
+      // of the uni-modal predictions; the dominant modality's gradient is multiplied by
+      // 1 - tanh(alpha * (ratio - 1)); GE adds N(0, std(g)^2) noise to the modulated encoders' conv
+      // gradients (as the authors' code, to both encoders).
+      const coefficients = (batch: ModalBatch | undefined) => {
+        if (!batch) {
+          throw new AmssArgumentError("ogm-ge needs extras.batch (uni-modal predictions)");
+        }
+        const s0 = softmaxTrueScore(batch, 0), s1 = softmaxTrueScore(batch, 1);
+        const r0 = s0 / s1, r1 = s1 / s0;
+        const c: Record<string, number> = { [modalities[0]]: 1, [modalities[1]]: 1 };
+        if (r0 > 1) c[modalities[0]] = 1 - Math.tanh(alpha * (r0 - 1));
+        else if (r1 > 1) c[modalities[1]] = 1 - Math.tanh(alpha * (r1 - 1));
+        return c;
+      };
+      // noise seed: a function of (run seed, step, variable), so a resumed run draws the same noise
+      const ge = (name: string, g: tf.Tensor, stepNo: number) =>
+        noise && g.rank === 4
+          ? tf.tidy(() => {
+            const std = tf.sqrt(tf.moments(g).variance).add(1e-8);
+            const seed = 1 +
+              new Rng(ctx.seed * 1_000_003 + stepNo * 7919 + hash(name)).int(0x7ffffffe);
+            return tf.mul(tf.randomNormal(g.shape, 0, 1, "float32", seed), std);
+          })
+          : null;
+      return {
+        name,
+        label: `ogm-ge (alpha ${alpha})`,
+        lossOn: "fused",
+        transform: modalityScaling(ctx, coefficients, ge, "ogm"),
+      };
+    }
+  }
+  throw new AmssArgumentError(
+    `method must be one of ${METHOD_NAMES.join(", ")}, got ${JSON.stringify(name)}`,
+  );
+}

@@ -1,0 +1,474 @@
+/**
+ * One trainer for every rebalancing method (issue: "the trainer has no per-method branches").
+ *
+ * Per step: forward (all parameters) -> cross-entropy on the fused logits (or one modality's, for
+ * `unimodal`) -> gradients -> the method's transformation -> the optimizer (SGD with momentum and
+ * weight decay, or Adam; Appendix C.1) -> apply. Per epoch: evaluation on val and test (accuracy,
+ * mAP, macro F1 and each modality's branch accuracy inside the joint model), a metrics line, a
+ * checkpoint. Model selection uses validation accuracy only; the summary reports the test metrics
+ * of the validation-selected epoch.
+ *
+ * Run folder (`outDir`): `config.json`, `metrics.jsonl` (one line per epoch), `summary.json`,
+ * `checkpoint.json` + `checkpoint-<epoch>.bin`; every file is written atomically. With `resume`, a
+ * run continues from its last checkpoint and ends with the same metrics as an uninterrupted run
+ * with the same seed on the same backend (every random stream is in the checkpoint or derived from
+ * (seed, epoch, step)).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { AmssInfo } from "../amss/amss.ts";
+import {
+  type ModalBatch,
+  paperSignificance,
+  type PaperSignificanceState,
+} from "../amss/significance.ts";
+import { batches, type Dataset, disposeBatch, type Split } from "../data/dataset.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
+import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
+import { Rng } from "../rng.ts";
+import {
+  adam,
+  chain,
+  disposeState,
+  type GradientTransformation,
+  sgd,
+  step,
+  stepDecay,
+} from "../transform.ts";
+import { AmssArgumentError, requireInt } from "../validate.ts";
+import { accuracy, macroF1, meanAveragePrecision } from "./metrics.ts";
+import { createMethod, type MethodName, type MethodOptions } from "./methods.ts";
+import type { TrainableModel } from "./model.ts";
+
+/** Optimizer settings (Appendix C.1: SGD momentum 0.9, weight decay 1e-4, step decay x0.1; Adam). */
+export interface OptimizerConfig {
+  kind: "sgd" | "adam";
+  lr: number;
+  momentum?: number;
+  weightDecay?: number;
+  /** Epochs (0-based) after which the rate is multiplied by `gamma`. */
+  milestones?: number[];
+  gamma?: number;
+}
+
+/** Everything a run needs. */
+export interface TrainConfig {
+  model: TrainableModel;
+  dataset: Dataset;
+  method: MethodName;
+  methodOptions?: MethodOptions;
+  optimizer: OptimizerConfig;
+  /** Where the method's transformation stands: before the optimizer (authors' code) or after (Eq. 1). */
+  order?: "mask-gradients" | "mask-updates";
+  epochs: number;
+  batchSize: number;
+  seed: number;
+  /** Run folder; nothing is written without it. */
+  outDir?: string;
+  /** Continue from `outDir`'s checkpoint if there is one. */
+  resume?: boolean;
+  /** Progress output: a live line on a terminal, periodic lines otherwise, or none. */
+  progress?: "auto" | "tty" | "plain" | "none";
+  evalBatchSize?: number;
+  /** Stop (as if killed) after this epoch's checkpoint: for resume tests. */
+  stopAfterEpoch?: number;
+  /** Extra fields recorded in config.json (backend, dataset description, ...). */
+  meta?: Record<string, unknown>;
+  /** tau and lambda of the significance that is LOGGED for every method (paper mode). */
+  logTau?: number;
+}
+
+/** Metrics of one split. */
+export interface SplitMetrics {
+  acc: number;
+  mAP: number;
+  macroF1: number;
+  /** Accuracy of each modality's uni-modal prediction inside the model. */
+  branchAcc: Record<string, number>;
+}
+
+/** One line of metrics.jsonl. */
+export interface EpochRecord {
+  epoch: number;
+  lr: number;
+  trainLoss: number;
+  trainAcc: number;
+  val: SplitMetrics;
+  test: SplitMetrics;
+  /** Mean smoothed significance u per modality (paper-mode estimator, logged for every method). */
+  meanU: Record<string, number>;
+  /** u_1 / u_2: the imbalance degree of the first two modalities. */
+  imbalance: number;
+  /** Mean update ratio per modality: AMSS's own for the AMSS family, else what Eq. 4 would give. */
+  meanRho: Record<string, number>;
+  rhoSource: "method" | "logged";
+  /** Largest AMSS+ mask weight applied in the epoch (0 when not masking). */
+  maxMaskWeight: number;
+  msPerStep: number;
+  steps: number;
+}
+
+/** summary.json. */
+export interface RunSummary {
+  method: string;
+  label: string;
+  seed: number;
+  epochs: number;
+  bestEpoch: number;
+  /** Test metrics of the validation-selected epoch. */
+  test: SplitMetrics;
+  val: SplitMetrics;
+  meanRho: Record<string, number>;
+  msPerStep: number;
+  history: EpochRecord[];
+  stoppedEarly: boolean;
+}
+
+/** Raised when the loss or a gradient becomes NaN/Inf; the last good checkpoint is kept. */
+export class TrainingDivergedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TrainingDivergedError";
+  }
+}
+
+function crossEntropy(logits: tf.Tensor2D, labels: Int32Array, C: number): tf.Scalar {
+  return tf.losses.softmaxCrossEntropy(
+    tf.oneHot(tf.tensor1d(labels, "int32"), C),
+    logits,
+  ) as tf.Scalar;
+}
+
+async function modalBatchOf(
+  unimodal: tf.Tensor2D[],
+  features: tf.Tensor2D[],
+  labels: Int32Array,
+  C: number,
+): Promise<ModalBatch> {
+  const predictions = await Promise.all(unimodal.map((t) => t.data() as Promise<Float32Array>));
+  const feats = await Promise.all(
+    features.map(async (t) => ({ data: await t.data() as Float32Array, dim: t.shape[1] })),
+  );
+  return { labels, numClasses: C, predictions, predictionKind: "logits", features: feats };
+}
+
+/** Evaluates the model on a split (inference mode). */
+export async function evaluate(
+  model: TrainableModel,
+  params: Record<string, tf.Variable>,
+  state: Record<string, tf.Variable>,
+  data: Split,
+  ds: Dataset,
+  batchSize: number,
+): Promise<SplitMetrics> {
+  const C = model.numClasses;
+  const K = model.modalities.length;
+  const probs = new Float32Array(data.n * C);
+  const uni = Array.from({ length: K }, () => new Float32Array(data.n * C));
+  let off = 0;
+  for (const b of batches(data, ds.modalities, batchSize)) {
+    const [p, ...u] = tf.tidy(() => {
+      const out = model.forward(params, state, b.inputs, { training: false });
+      return [tf.softmax(out.logits), ...out.unimodal];
+    });
+    probs.set(await p.data(), off * C);
+    for (let k = 0; k < K; k++) uni[k].set(await u[k].data(), off * C);
+    tf.dispose([p, ...u]);
+    off += b.labels.length;
+    disposeBatch(b);
+  }
+  return {
+    acc: accuracy(probs, data.labels, C),
+    mAP: meanAveragePrecision(probs, data.labels, C),
+    macroF1: macroF1(probs, data.labels, C),
+    branchAcc: Object.fromEntries(
+      model.modalities.map((m, k) => [m, accuracy(uni[k], data.labels, C)]),
+    ),
+  };
+}
+
+function buildOptimizer(cfg: OptimizerConfig, stepsPerEpoch: number): GradientTransformation {
+  const lr = cfg.milestones?.length
+    ? stepDecay(cfg.lr, cfg.milestones, cfg.gamma ?? 0.1, stepsPerEpoch)
+    : cfg.lr;
+  if (cfg.kind === "sgd") {
+    return sgd({ lr, momentum: cfg.momentum ?? 0.9, weightDecay: cfg.weightDecay ?? 1e-4 });
+  }
+  if (cfg.kind === "adam") return adam({ lr, weightDecay: cfg.weightDecay ?? 0 });
+  throw new AmssArgumentError(
+    `optimizer.kind must be "sgd" or "adam", got ${JSON.stringify(cfg.kind)}`,
+  );
+}
+
+class Progress {
+  #mode: "tty" | "plain" | "none";
+  #last = 0;
+  constructor(mode: TrainConfig["progress"]) {
+    this.#mode = mode === "auto" || mode === undefined
+      ? (Deno.stdout.isTerminal() ? "tty" : "plain")
+      : mode;
+  }
+  step(text: string, frac: number): void {
+    if (this.#mode === "tty") {
+      Deno.stdout.writeSync(new TextEncoder().encode(`\r\x1b[2K${text}`));
+    } else if (this.#mode === "plain" && (frac - this.#last >= 0.25 || frac < this.#last)) {
+      this.#last = frac;
+      console.log(text);
+    }
+  }
+  line(text: string): void {
+    if (this.#mode === "none") return;
+    if (this.#mode === "tty") Deno.stdout.writeSync(new TextEncoder().encode("\r\x1b[2K"));
+    console.log(text);
+  }
+}
+
+const fmtMap = (r: Record<string, number>) =>
+  Object.entries(r).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(" ");
+
+/** Trains one run and returns its summary. */
+export async function train(cfg: TrainConfig): Promise<RunSummary> {
+  const { model, dataset: ds } = cfg;
+  requireInt("epochs", cfg.epochs, 1);
+  requireInt("batchSize", cfg.batchSize, 1);
+  if (JSON.stringify(model.modalities) !== JSON.stringify(ds.modalities.map((m) => m.name))) {
+    throw new AmssArgumentError(
+      `model modalities [${model.modalities}] differ from dataset modalities [${
+        ds.modalities.map((m) => m.name)
+      }]`,
+    );
+  }
+  if (model.numClasses !== ds.classes.length) {
+    throw new AmssArgumentError(
+      `model has ${model.numClasses} classes, dataset ${ds.classes.length}`,
+    );
+  }
+  const C = model.numClasses;
+  const stepsPerEpoch = Math.ceil(ds.train.n / cfg.batchSize);
+  const { params, state: bn } = model.init(cfg.seed);
+  const method = createMethod(cfg.method, cfg.methodOptions ?? {}, {
+    modalities: model.modalities,
+    params,
+    rules: (u) => model.unitRules(u),
+    seed: cfg.seed,
+  });
+  const optimizer = buildOptimizer(cfg.optimizer, stepsPerEpoch);
+  const parts = method.transform
+    ? (cfg.order === "mask-updates" ? [optimizer, method.transform] : [method.transform, optimizer])
+    : [optimizer];
+  const opt = chain(...parts);
+  const run = {
+    epoch: 0,
+    step: 0,
+    params,
+    bn,
+    opt: opt.init(params),
+    logSig: { u: null, steps: 0 } as PaperSignificanceState,
+    history: [] as EpochRecord[],
+  };
+  const progress = new Progress(cfg.progress);
+  const out = cfg.outDir;
+  if (out) {
+    await Deno.mkdir(out, { recursive: true });
+    if (cfg.resume && await hasCheckpoint(out, "checkpoint")) {
+      await loadCheckpoint(out, "checkpoint", run);
+      progress.line(`resumed ${out} after epoch ${run.epoch} (step ${run.step})`);
+    } else {
+      await writeJsonAtomic(`${out}/config.json`, {
+        method: cfg.method,
+        label: method.label,
+        methodOptions: cfg.methodOptions ?? {},
+        optimizer: cfg.optimizer,
+        order: cfg.order ?? "mask-gradients",
+        epochs: cfg.epochs,
+        batchSize: cfg.batchSize,
+        seed: cfg.seed,
+        dataset: {
+          name: ds.name,
+          classes: ds.classes,
+          modalities: ds.modalities,
+          n: [ds.train.n, ds.val.n, ds.test.n],
+          valSource: ds.valSource,
+        },
+        model: model.describe?.() ?? {},
+        backend: tf.getBackend(),
+        ...cfg.meta,
+      });
+    }
+  }
+  const trainable = Object.values(params);
+  const logTau = cfg.logTau ?? 0.25;
+  const lrAt = (s: number) =>
+    cfg.optimizer.milestones?.length
+      ? stepDecay(
+        cfg.optimizer.lr,
+        cfg.optimizer.milestones,
+        cfg.optimizer.gamma ?? 0.1,
+        stepsPerEpoch,
+      )(s)
+      : cfg.optimizer.lr;
+  let stoppedEarly = false;
+
+  try {
+    for (let epoch = run.epoch + 1; epoch <= cfg.epochs; epoch++) {
+      const rng = new Rng(cfg.seed * 7919 + epoch); // data order: a function of (seed, epoch)
+      let lossSum = 0, hit = 0, seen = 0, msSum = 0, steps = 0, maxW = 0;
+      const uSum = new Float64Array(model.modalities.length);
+      const rhoSum = new Float64Array(model.modalities.length);
+      let rhoFromMethod = false;
+      const t0Epoch = performance.now();
+      for (const b of batches(ds.train, ds.modalities, cfg.batchSize, { rng })) {
+        const t0 = performance.now();
+        run.step++;
+        let kept: tf.Tensor[] = [];
+        const { value, grads: raw } = tf.variableGrads(() => {
+          const o = model.forward(params, bn, b.inputs, { training: true });
+          kept = [...o.unimodal, ...o.features, o.logits].map((t) => tf.keep(t));
+          return crossEntropy(
+            method.lossOn === "fused" ? o.logits : o.unimodal[method.lossOn],
+            b.labels,
+            C,
+          );
+        }, trainable);
+        // variableGrads keys by tfjs variable names; variables the loss does not reach (another
+        // modality's encoder under `unimodal`) get no gradient and are left alone.
+        const grads = Object.fromEntries(
+          Object.entries(params).filter(([, v]) => raw[v.name]).map(([n, v]) => [n, raw[v.name]]),
+        );
+        const loss = (await value.data())[0];
+        const K = model.modalities.length;
+        const mb = await modalBatchOf(
+          kept.slice(0, K) as tf.Tensor2D[],
+          kept.slice(K, 2 * K) as tf.Tensor2D[],
+          b.labels,
+          C,
+        );
+        const logits = await kept[2 * K].data();
+        tf.dispose(kept);
+        value.dispose();
+        if (!Number.isFinite(loss)) {
+          tf.dispose(Object.values(raw));
+          disposeBatch(b);
+          throw new TrainingDivergedError(
+            `loss is ${loss} at epoch ${epoch}, step ${run.step}; the last good checkpoint (epoch ${run.epoch}) is kept${
+              out ? ` in ${out}` : ""
+            }`,
+          );
+        }
+        let info: Record<string, unknown>;
+        try {
+          info = await step(params, grads, opt, run.opt, run.step, { batch: mb });
+        } catch (e) {
+          tf.dispose(Object.values(raw));
+          disposeBatch(b);
+          if (e instanceof AmssArgumentError && /non-finite gradient/.test(e.message)) {
+            throw new TrainingDivergedError(
+              `${e.message}; the last good checkpoint (epoch ${run.epoch}) is kept`,
+            );
+          }
+          throw e;
+        }
+        tf.dispose(Object.values(raw));
+        // logged significance (paper mode, Eqs. 2-4) for every method: the imbalance degree
+        const sig = paperSignificance(mb, run.logSig, { tau: logTau });
+        run.logSig = sig.state;
+        const a = info.amss as AmssInfo | undefined;
+        model.modalities.forEach((m, k) => {
+          uSum[k] += sig.result.smoothed[k];
+          rhoSum[k] += a ? a.ratios[m] : sig.result.ratios[k];
+        });
+        if (a) {
+          rhoFromMethod = true;
+          maxW = Math.max(maxW, a.maxWeight);
+        }
+        lossSum += loss * b.labels.length;
+        for (let i = 0; i < b.labels.length; i++) {
+          let best = 0;
+          for (let c = 1; c < C; c++) if (logits[i * C + c] > logits[i * C + best]) best = c;
+          if (best === b.labels[i]) hit++;
+        }
+        seen += b.labels.length;
+        steps++;
+        disposeBatch(b);
+        msSum += performance.now() - t0;
+        const eta = ((performance.now() - t0Epoch) / steps) *
+          (stepsPerEpoch - steps + (cfg.epochs - epoch) * stepsPerEpoch);
+        progress.step(
+          `epoch ${epoch}/${cfg.epochs} step ${steps}/${stepsPerEpoch} loss ${
+            (lossSum / seen).toFixed(4)
+          } acc ${(hit / seen).toFixed(3)} rho ${
+            model.modalities.map((m, k) => `${m} ${(rhoSum[k] / steps).toFixed(3)}`).join(" ")
+          } eta ${(eta / 1000).toFixed(0)}s`,
+          steps / stepsPerEpoch,
+        );
+      }
+      const evalBs = cfg.evalBatchSize ?? Math.max(cfg.batchSize, 128);
+      const val = await evaluate(model, params, bn, ds.val, ds, evalBs);
+      const test = await evaluate(model, params, bn, ds.test, ds, evalBs);
+      const meanU = Object.fromEntries(model.modalities.map((m, k) => [m, uSum[k] / steps]));
+      const rec: EpochRecord = {
+        epoch,
+        lr: lrAt(run.step),
+        trainLoss: lossSum / seen,
+        trainAcc: hit / seen,
+        val,
+        test,
+        meanU,
+        imbalance: uSum[0] / uSum[1],
+        meanRho: Object.fromEntries(model.modalities.map((m, k) => [m, rhoSum[k] / steps])),
+        rhoSource: rhoFromMethod ? "method" : "logged",
+        maxMaskWeight: maxW,
+        msPerStep: msSum / steps,
+        steps,
+      };
+      run.history.push(rec);
+      run.epoch = epoch;
+      progress.line(
+        `epoch ${epoch}/${cfg.epochs} ${method.label}: loss ${rec.trainLoss.toFixed(4)} train ${
+          rec.trainAcc.toFixed(3)
+        } | val ${val.acc.toFixed(3)} test ${test.acc.toFixed(3)} mAP ${test.mAP.toFixed(3)} F1 ${
+          test.macroF1.toFixed(3)
+        } | branches ${fmtMap(test.branchAcc)} | rho ${fmtMap(rec.meanRho)} | ${
+          rec.msPerStep.toFixed(1)
+        } ms/step`,
+      );
+      if (out) {
+        await writeFileAtomic(
+          `${out}/metrics.jsonl`,
+          run.history.map((r) => JSON.stringify(r)).join("\n") + "\n",
+        );
+        await saveCheckpoint(out, "checkpoint", `e${epoch}`, run);
+      }
+      if (cfg.stopAfterEpoch !== undefined && epoch >= cfg.stopAfterEpoch && epoch < cfg.epochs) {
+        stoppedEarly = true;
+        break;
+      }
+    }
+    const best = run.history.reduce((b, r) => (r.val.acc > b.val.acc ? r : b), run.history[0]);
+    const summary: RunSummary = {
+      method: cfg.method,
+      label: method.label,
+      seed: cfg.seed,
+      epochs: run.epoch,
+      bestEpoch: best.epoch,
+      test: best.test,
+      val: best.val,
+      meanRho: Object.fromEntries(
+        model.modalities.map((
+          m,
+        ) => [m, run.history.reduce((s, r) => s + r.meanRho[m], 0) / run.history.length]),
+      ),
+      msPerStep: run.history.reduce((s, r) => s + r.msPerStep * r.steps, 0) /
+        run.history.reduce((s, r) => s + r.steps, 0),
+      history: run.history,
+      stoppedEarly,
+    };
+    if (out && !stoppedEarly) await writeJsonAtomic(`${out}/summary.json`, summary);
+    return summary;
+  } finally {
+    // params, batch-norm state and optimizer state die with the run, also when it fails
+    disposeState(run.opt);
+    tf.dispose([...Object.values(params), ...Object.values(bn)]);
+  }
+}

@@ -1,0 +1,128 @@
+import * as tf from "@tensorflow/tfjs";
+import { assert, assertEquals, assertGreater, assertRejects } from "@std/assert";
+import { generateSynthetic, type SyntheticConfig } from "../src/data/synthetic.ts";
+import { METHOD_NAMES, type MethodName } from "../src/train/methods.ts";
+import { train, TrainingDivergedError } from "../src/train/trainer.ts";
+import { tinyTrainable } from "./_tiny_trainable.ts";
+
+await tf.setBackend("cpu");
+
+const dataCfg: SyntheticConfig = {
+  name: "tiny",
+  numClasses: 4,
+  modalities: [
+    { name: "audio", kind: "vector", shape: [12], signal: 0.8, noise: 1, confusablePairs: 1 },
+    { name: "visual", kind: "vector", shape: [6], signal: 0.5, noise: 1 },
+  ],
+  nTrain: 160,
+  nVal: 40,
+  nTest: 80,
+  seed: 2,
+};
+const ds = generateSynthetic(dataCfg);
+const model = () => tinyTrainable([{ name: "audio", dim: 12 }, { name: "visual", dim: 6 }], 4);
+const base = {
+  dataset: ds,
+  optimizer: { kind: "sgd" as const, lr: 0.05 },
+  batchSize: 16,
+  seed: 3,
+  progress: "none" as const,
+};
+
+Deno.test("joint training learns, selects the epoch on validation and writes a complete run folder", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "run" });
+  const s = await train({ ...base, model: model(), method: "joint", epochs: 4, outDir: dir });
+  assertGreater(s.test.acc, 0.5, "well above chance (0.25)");
+  const best = s.history.reduce((b, r) => (r.val.acc > b.val.acc ? r : b));
+  assertEquals(s.bestEpoch, best.epoch);
+  assertEquals(s.test, best.test);
+  const lines = (await Deno.readTextFile(`${dir}/metrics.jsonl`)).trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
+  assertEquals(lines.length, 4);
+  assertEquals(lines[3].epoch, 4);
+  assertEquals(JSON.parse(await Deno.readTextFile(`${dir}/summary.json`)).bestEpoch, s.bestEpoch);
+  assertEquals(JSON.parse(await Deno.readTextFile(`${dir}/config.json`)).method, "joint");
+  const leftovers = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".tmp"));
+  assertEquals(leftovers, []);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a run killed after an epoch and resumed ends with the same metrics as an uninterrupted run", async () => {
+  for (const method of ["amss+", "ogm-ge"] as MethodName[]) {
+    const opts = {
+      ...base,
+      method,
+      methodOptions: { scale: "horvitz-thompson" as const },
+      epochs: 4,
+    };
+    const full = await train({ ...opts, model: model() });
+    const dir = await Deno.makeTempDir({ prefix: "resume" });
+    const part = await train({ ...opts, model: model(), outDir: dir, stopAfterEpoch: 2 });
+    assert(part.stoppedEarly);
+    assertEquals(part.history.length, 2);
+    const resumed = await train({ ...opts, model: model(), outDir: dir, resume: true });
+    const strip = (h: typeof full.history) => h.map(({ msPerStep: _m, ...r }) => r);
+    assertEquals(strip(resumed.history), strip(full.history), method);
+    assertEquals(resumed.test, full.test, method);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("every method trains one epoch through the same trainer and reports its ratios", async () => {
+  for (const method of METHOD_NAMES) {
+    const s = await train({
+      ...base,
+      model: model(),
+      method,
+      methodOptions: { modality: "visual", scales: { audio: 0.5 } },
+      epochs: 1,
+    });
+    assert(Number.isFinite(s.test.acc), method);
+    const rho = s.history[0].meanRho;
+    assertEquals(Object.keys(rho), ["audio", "visual"]);
+    assertEquals(
+      s.history[0].rhoSource,
+      ["amss", "amss+", "random-mask"].includes(method) ? "method" : "logged",
+      method,
+    );
+  }
+});
+
+Deno.test("tfjs memory does not grow across 200 training steps", async () => {
+  // 160 samples / batch 16 = 10 steps per epoch; 20 epochs = 200 steps. Tensors alive after the
+  // run must equal those alive before it (the trainer disposes params, state and optimizer state).
+  const before = tf.memory().numTensors;
+  await train({
+    ...base,
+    model: model(),
+    method: "amss+",
+    methodOptions: { scale: "horvitz-thompson" },
+    epochs: 20,
+  });
+  assertEquals(tf.memory().numTensors, before);
+});
+
+Deno.test("a diverging run stops with a clear error naming the step and keeps the last good checkpoint", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "nan" });
+  // epoch 1 trains normally; the rate jumps by 1e30 for epoch 2, which diverges
+  const optimizer = { kind: "sgd" as const, lr: 0.05, milestones: [1], gamma: 1e30 };
+  const bad = {
+    ...base,
+    model: model(),
+    method: "joint" as const,
+    epochs: 3,
+    outDir: dir,
+    optimizer,
+  };
+  const err = await assertRejects(() => train(bad), TrainingDivergedError);
+  assert(
+    /epoch 2, step \d+/.test(err.message) || /non-finite gradient at step \d+/.test(err.message),
+    err.message,
+  );
+  assert(err.message.includes("last good checkpoint (epoch 1)"), err.message);
+  const ckpt = JSON.parse(await Deno.readTextFile(`${dir}/checkpoint.json`));
+  assertEquals(ckpt.tree.epoch, 1);
+  assertEquals((await Deno.readTextFile(`${dir}/metrics.jsonl`)).trim().split("\n").length, 1);
+  await Deno.remove(dir, { recursive: true });
+});
