@@ -735,3 +735,28 @@ Deno.test("bad input (both modes): each case throws an AmssArgumentError naming 
     "state.steps",
   );
 });
+
+Deno.test("paper mode: entropyFloor turns a collapsed feature softmax (H(X_k) = 0) into a finite rate bound / floor", () => {
+  // features so large that each sample's softmax is one-hot in float64: H(X_k) = 0
+  const batch = {
+    labels: [0, 1],
+    numClasses: 2,
+    predictionKind: "logits" as const,
+    predictions: [[2, 0, 0, 2], [0, 0, 0, 0]],
+    features: [{ data: [1000, 0, 0, 1000], dim: 2 }, { data: [1, 0, 0, 1], dim: 2 }],
+  };
+  assertThrows(
+    () => paperSignificance(batch, { u: null, steps: 0 }, { tau: 1 }),
+    AmssArgumentError,
+    "H(X_0) = 0",
+  );
+  const { result } = paperSignificance(batch, { u: null, steps: 0 }, { tau: 1, entropyFloor: 1e-3 });
+  assertEquals(result.featureEntropy[0], 1e-3);
+  assertAlmostEquals(result.rate[0], result.bound[0] / 1e-3, 1e-9);
+  assert(result.ratios.every((r) => Number.isFinite(r)));
+  assertThrows(
+    () => paperSignificance(batch, { u: null, steps: 0 }, { tau: 1, entropyFloor: -1 }),
+    AmssArgumentError,
+    "entropyFloor",
+  );
+});

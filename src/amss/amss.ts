@@ -243,7 +243,10 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
             );
           }
         }
-        const rk = rho[plan.modalities.indexOf(g.modality)];
+        // Eq. 4 gives rho in (0, 1) but can round to 0 in floating point when u/tau gaps are
+        // large (e.g. gap/tau > 745): ceil(rho * C_l) of the true, tiny positive rho is 1, so an
+        // underflowed 0 counts as the smallest positive double (floor still keeps 0 units).
+        const rk = Math.max(rho[plan.modalities.indexOf(g.modality)], Number.MIN_VALUE);
         const k = unitsToKeep(rk, g.units, rounding);
         let total = 0;
         for (const v of raw) total += v;

@@ -92,6 +92,13 @@ export interface PaperSignificanceConfig {
    * entropy of `batch.features`. `"none"`: denominator 1, for callers without features.
    */
   entropy?: "features" | "none";
+  /**
+   * Floor on H(X_k) (nats). Default 0: a feature softmax that collapses to one-hot (H = 0, rate
+   * undefined) is an error. Training sets a small floor (the trainer uses 1e-3) so that features of
+   * growing magnitude, which make the softmax peaked and the rate of Eq. 2 / H(X_k) explode, give
+   * a very large but finite u instead of stopping the run; `featureEntropy` reports the floored value.
+   */
+  entropyFloor?: number;
 }
 
 /** Momentum state of {@link paperSignificance}: plain JSON, so it checkpoints as is. */
@@ -412,6 +419,10 @@ export function paperSignificance(
   const tau = requirePositive("tau", config.tau);
   const lambda = requireLambda(config.lambda ?? DEFAULT_LAMBDA);
   const init = requireOneOf("init", config.init ?? "first", ["first", "zero"] as const);
+  const entropyFloor = config.entropyFloor ?? 0;
+  if (!(entropyFloor >= 0 && Number.isFinite(entropyFloor))) {
+    throw new AmssArgumentError(`entropyFloor must be finite and >= 0, got ${config.entropyFloor}`);
+  }
   const entropyMode = requireOneOf(
     "entropy",
     config.entropy ?? "features",
@@ -451,7 +462,10 @@ export function paperSignificance(
     bound[k] = hY + meanLogQ[k]; // Eq. 2
     if (entropyMode === "features") {
       const f = batch.features![k];
-      featureEntropy[k] = meanSoftmaxEntropy(f.data, f.dim, `features[${k}]`);
+      featureEntropy[k] = Math.max(
+        meanSoftmaxEntropy(f.data, f.dim, `features[${k}]`),
+        entropyFloor,
+      );
       if (!(featureEntropy[k] > 0)) {
         throw new AmssArgumentError(
           `features[${k}] has softmax entropy H(X_${k}) = 0 (dim = ${f.dim}; dim = 1 or one-hot softmaxes), ` +

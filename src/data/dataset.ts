@@ -167,3 +167,22 @@ export function* batches(
 export function disposeBatch(b: Batch): void {
   tf.dispose(Object.values(b.inputs));
 }
+
+/**
+ * Views an image-like modality as a vector `[prod(shape)]` (the stored values are already flat, so
+ * nothing is copied): lets MLP encoders take small images.
+ */
+export function flattenModality(ds: Dataset, name: string): Dataset {
+  const i = ds.modalities.findIndex((m) => m.name === name);
+  if (i < 0) {
+    throw new AmssArgumentError(
+      `flattenModality: no modality ${JSON.stringify(name)} in ${ds.name}`,
+    );
+  }
+  const modalities = ds.modalities.map((m, j) =>
+    j === i
+      ? { name: m.name, kind: "vector" as const, shape: [m.shape.reduce((a, b) => a * b, 1)] }
+      : m
+  );
+  return { ...ds, modalities };
+}

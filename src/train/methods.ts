@@ -16,6 +16,9 @@ import { Rng } from "../rng.ts";
 import type { GradientTransformation, Params, TensorMap } from "../transform.ts";
 import { AmssArgumentError, requireFinite, requireInRange, requirePositive } from "../validate.ts";
 
+/** Floor on H(X_k) used in training (see PaperSignificanceConfig.entropyFloor). */
+export const ENTROPY_FLOOR = 1e-3;
+
 /** Every method name the trainer knows. */
 export const METHOD_NAMES = [
   "joint",
@@ -41,8 +44,14 @@ export interface MethodOptions {
   /** AMSS family: AMSS+ scale (amss+: default "reference", the authors' code). */
   scale?: MaskScale;
   sampler?: SamplerKind;
-  /** AMSS family: units rule ("reference" masks only ResNet layer1-4 3x3 convs). */
-  units?: "paper" | "reference";
+  /**
+   * AMSS family: units rule. "paper" (App. C.2: conv channels, attention heads, elements
+   * elsewhere), "reference" (only ResNet layer1-4 3x3 convs), or "neuron": like "paper" but a
+   * dense layer's unit is one output neuron (its kernel column and bias), the MLP analogue of a
+   * conv output channel; AMSS+'s reference scale 1/(p + 1/C_l) grows with C_l, so element-wise
+   * units (C_l = all weights of a layer) make it a gain of thousands.
+   */
+  units?: "paper" | "reference" | "neuron";
   /** AMSS+ defensive mixture eps. */
   defensive?: number;
   /** global-scale: gradient coefficient v_k per modality (Table 1, default 1). mslr: lr multipliers. */
@@ -137,6 +146,27 @@ function softmaxTrueScore(batch: ModalBatch, k: number): number {
   return s;
 }
 
+/**
+ * "neuron" units: rank-2 kernels `[in, out]` split by output neuron (last axis), each joined by the
+ * bias of the same layer (`.../kernel` + `.../bias` form one group); everything else as `base`.
+ */
+export function neuronRules(base: PlanRules): PlanRules {
+  return {
+    ...base,
+    unitOf(name, shape) {
+      const layer = name.replace(/\/(kernel|bias)$/, "");
+      if (
+        layer !== name && (shape.length === 2 || (shape.length === 1 && name.endsWith("/bias")))
+      ) {
+        const rule = base.unitOf(name, shape);
+        if (rule === null || rule.kind !== "element") return rule;
+        return { kind: "channel", axis: -1, group: layer };
+      }
+      return base.unitOf(name, shape);
+    },
+  };
+}
+
 /** Builds a method from its name and options. */
 export function createMethod(name: MethodName, opts: MethodOptions, ctx: MethodContext): Method {
   const { modalities } = ctx;
@@ -160,10 +190,13 @@ export function createMethod(name: MethodName, opts: MethodOptions, ctx: MethodC
       const mode = opts.significance ?? "paper";
       const significance: SignificanceConfig = mode === "reference"
         ? { mode, tau }
-        : { mode, tau, lambda: opts.lambda ?? 0.9 };
+        : { mode, tau, lambda: opts.lambda ?? 0.9, entropyFloor: ENTROPY_FLOOR };
       const scale: MaskScale = name === "amss" ? "none" : opts.scale ?? "reference";
       const sampler: SamplerKind = name === "random-mask" ? "uniform" : opts.sampler ?? "adaptive";
-      const plan = planMasks(ctx.params, ctx.rules(units));
+      const plan = planMasks(
+        ctx.params,
+        units === "neuron" ? neuronRules(ctx.rules("paper")) : ctx.rules(units),
+      );
       const label = name === "amss"
         ? "amss"
         : `${name} (${scale}${name === "random-mask" ? ", uniform" : ""})`;

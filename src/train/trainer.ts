@@ -38,7 +38,7 @@ import {
 } from "../transform.ts";
 import { AmssArgumentError, requireInt } from "../validate.ts";
 import { accuracy, macroF1, meanAveragePrecision } from "./metrics.ts";
-import { createMethod, type MethodName, type MethodOptions } from "./methods.ts";
+import { createMethod, ENTROPY_FLOOR, type MethodName, type MethodOptions } from "./methods.ts";
 import type { TrainableModel } from "./model.ts";
 
 /** Optimizer settings (Appendix C.1: SGD momentum 0.9, weight decay 1e-4, step decay x0.1; Adam). */
@@ -371,7 +371,7 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
         }
         tf.dispose(Object.values(raw));
         // logged significance (paper mode, Eqs. 2-4) for every method: the imbalance degree
-        const sig = paperSignificance(mb, run.logSig, { tau: logTau });
+        const sig = paperSignificance(mb, run.logSig, { tau: logTau, entropyFloor: ENTROPY_FLOOR });
         run.logSig = sig.state;
         const a = info.amss as AmssInfo | undefined;
         model.modalities.forEach((m, k) => {
@@ -466,6 +466,19 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
     };
     if (out && !stoppedEarly) await writeJsonAtomic(`${out}/summary.json`, summary);
     return summary;
+  } catch (e) {
+    if (e instanceof TrainingDivergedError && out) {
+      // the run folder says what happened; the last good checkpoint stays next to it
+      await writeJsonAtomic(`${out}/diverged.json`, {
+        method: cfg.method,
+        label: method.label,
+        seed: cfg.seed,
+        message: e.message,
+        lastGoodEpoch: run.epoch,
+        history: run.history,
+      });
+    }
+    throw e;
   } finally {
     // params, batch-norm state and optimizer state die with the run, also when it fails
     disposeState(run.opt);
