@@ -1,0 +1,225 @@
+/**
+ * Training-step speed (issue: "ms per training step of a narrow ResNet18 ... next to PyTorch",
+ * "AMSS and AMSS+ overhead per step over joint"):
+ *
+ * 1. One narrow ResNet18 (widths 16-32-64-128, BasicBlocks, BN) + linear head, batch 16 x 1 x 128
+ *    x 128, one SGD step (momentum 0.9, weight decay 1e-4): tfjs on the chosen backend vs PyTorch
+ *    (Debian's python3-torch, 2 and 1 threads), timed interleaved in rounds in this one run. Skipped
+ *    with a message when PyTorch is absent.
+ * 2. A two-modality model (two such encoders, concat head): joint vs AMSS vs AMSS+ (HT) steps on
+ *    the same batch, interleaved; overhead = (method - joint) / joint.
+ *
+ *   deno task bench speed [--backend wasm] [--rounds 3] [--steps 5]
+ */
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../src/backend/select.ts";
+import { buildModel, type ModelSpec } from "../src/models/build.ts";
+import { variableGradsByName } from "../src/models/model.ts";
+import { createMethod, type MethodName } from "../src/train/methods.ts";
+import { chain, disposeState, sgd, step } from "../src/transform.ts";
+import { modalBatchFromOutputs } from "../src/models/model.ts";
+
+const args = Deno.args;
+const flag = (name: string, dflt: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : dflt;
+};
+const rounds = Number(flag("rounds", "3"));
+const stepsPerRound = Number(flag("steps", "5"));
+const WIDTHS = [16, 32, 64, 128];
+const B = 16, S = 128, C = 6;
+
+const backend = await initBackend(flag("backend", "wasm") as "wasm", { fallback: "auto" });
+console.log(`backend ${backend.name}; ${backend.notes.join("; ")}`);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function encoder(name: string) {
+  return { name, kind: "resnet18" as const, input: [S, S, 1], options: { widths: WIDTHS } };
+}
+
+/** A closure running one full training step of `method` on a fixed batch; returns ms. */
+function makeStepper(spec: ModelSpec, method: MethodName, seed: number) {
+  const model = buildModel(spec);
+  const { params, state } = model.init(seed);
+  const m = createMethod(method, { scale: "horvitz-thompson", tau: 0.25, units: "paper" }, {
+    modalities: model.modalities,
+    params,
+    rules: (u) => model.unitRules(u),
+    seed,
+  });
+  const opt = chain(
+    ...(m.transform ? [m.transform] : []),
+    sgd({ lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }),
+  );
+  const optState = opt.init(params);
+  const inputs = Object.fromEntries(
+    model.modalities.map((mod, i) => [mod, tf.randomNormal([B, S, S, 1], 0, 1, "float32", 11 + i)]),
+  );
+  const labels = Int32Array.from({ length: B }, (_, i) => i % C);
+  const onehot = tf.oneHot(tf.tensor1d(labels, "int32"), C);
+  let t = 0;
+  return {
+    async run(): Promise<number> {
+      const t0 = performance.now();
+      let kept: tf.Tensor[] = [];
+      const { value, grads } = variableGradsByName(params, () => {
+        const o = model.forward(params, state, inputs, { training: true });
+        kept = [...o.unimodal, ...o.features].map((x) => tf.keep(x));
+        return tf.losses.softmaxCrossEntropy(onehot, o.logits) as tf.Scalar;
+      });
+      await value.data();
+      const K = model.modalities.length;
+      const batch = await modalBatchFromOutputs(
+        {
+          unimodal: kept.slice(0, K) as tf.Tensor2D[],
+          features: kept.slice(K) as tf.Tensor2D[],
+        },
+        labels,
+        C,
+      );
+      await step(params, grads, opt, optState, ++t, { batch });
+      tf.dispose([value, ...Object.values(grads), ...kept]);
+      return performance.now() - t0;
+    },
+    dispose() {
+      disposeState(optState);
+      tf.dispose([
+        ...Object.values(params),
+        ...Object.values(state),
+        ...Object.values(inputs),
+        onehot,
+      ]);
+    },
+  };
+}
+
+async function timeSteps(s: { run(): Promise<number> }, n: number): Promise<number> {
+  const ts: number[] = [];
+  for (let i = 0; i < n; i++) ts.push(await s.run());
+  return median(ts);
+}
+
+// ---- 1. tfjs vs PyTorch on one encoder
+const single: ModelSpec = { modalities: [encoder("audio")], fusion: "concat", numClasses: C };
+const tfStep = makeStepper(single, "joint", 1);
+await tfStep.run();
+await tfStep.run();
+
+interface TorchProc {
+  child: Deno.ChildProcess;
+  ask(n: number): Promise<number>;
+  quit(): Promise<void>;
+}
+async function startTorch(threads: number): Promise<TorchProc | string> {
+  const script = new URL("./torch_resnet.py", import.meta.url).pathname;
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("/usr/bin/python3", {
+      args: [script, String(threads), String(B), String(S), WIDTHS.join(",")],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (e) {
+    return `PyTorch comparison skipped: /usr/bin/python3 could not start (${(e as Error).message})`;
+  }
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const writer = child.stdin.getWriter();
+  let buf = "";
+  const readLine = async (): Promise<string | null> => {
+    while (!buf.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) return null;
+      buf += value;
+    }
+    const i = buf.indexOf("\n");
+    const line = buf.slice(0, i);
+    buf = buf.slice(i + 1);
+    return line;
+  };
+  const first = await readLine();
+  if (first !== "ready") {
+    const err = await new Response(child.stderr).text().catch(() => "");
+    return `PyTorch comparison skipped: Debian's python3-torch is not installed (apt-get install python3-torch)${
+      err ? ` [${err.trim().split("\n").pop()}]` : ""
+    }`;
+  }
+  return {
+    child,
+    async ask(n: number) {
+      await writer.write(new TextEncoder().encode(`run ${n}\n`));
+      const line = await readLine();
+      return Number(line?.split(" ")[1]);
+    },
+    async quit() {
+      await writer.write(new TextEncoder().encode("quit\n"));
+      await writer.close();
+      reader.releaseLock();
+      await child.stdout.cancel().catch(() => {});
+      await child.stderr.cancel().catch(() => {});
+      await child.status;
+    },
+  };
+}
+
+const torch2 = await startTorch(2);
+const torch1 = typeof torch2 === "string" ? torch2 : await startTorch(1);
+const results: Record<string, number[]> = { tfjs: [], "torch 2 threads": [], "torch 1 thread": [] };
+for (let r = 0; r < rounds; r++) {
+  results.tfjs.push(await timeSteps(tfStep, stepsPerRound));
+  if (typeof torch2 !== "string") results["torch 2 threads"].push(await torch2.ask(stepsPerRound));
+  if (typeof torch1 !== "string") results["torch 1 thread"].push(await torch1.ask(stepsPerRound));
+}
+tfStep.dispose();
+console.log(
+  `\nnarrow ResNet18 (widths ${
+    WIDTHS.join("-")
+  }), batch ${B} x 1 x ${S} x ${S}, SGD step; medians of ${rounds} interleaved rounds x ${stepsPerRound} steps:`,
+);
+const tfMs = median(results.tfjs);
+console.log(`  tfjs ${backend.name}: ${tfMs.toFixed(1)} ms/step`);
+for (const key of ["torch 2 threads", "torch 1 thread"]) {
+  if (results[key].length) {
+    const ms = median(results[key]);
+    console.log(
+      `  PyTorch ${key.slice(6)}: ${ms.toFixed(1)} ms/step  (tfjs / PyTorch = ${
+        (tfMs / ms).toFixed(2)
+      })`,
+    );
+  }
+}
+if (typeof torch2 === "string") console.log(`  ${torch2}`);
+for (const p of [torch2, torch1]) if (typeof p !== "string") await p.quit();
+
+// ---- 2. AMSS overhead on a two-modality model
+const pair: ModelSpec = {
+  modalities: [encoder("audio"), encoder("visual")],
+  fusion: "concat",
+  numClasses: C,
+};
+const steppers = Object.fromEntries(
+  (["joint", "amss", "amss+"] as MethodName[]).map((m) => [m, makeStepper(pair, m, 2)]),
+);
+for (const s of Object.values(steppers)) {
+  await s.run();
+  await s.run();
+}
+const times: Record<string, number[]> = { joint: [], amss: [], "amss+": [] };
+for (let r = 0; r < rounds; r++) {
+  for (const [m, s] of Object.entries(steppers)) times[m].push(await timeSteps(s, stepsPerRound));
+}
+const joint = median(times.joint);
+console.log(
+  `\ntwo narrow ResNet18 encoders (audio + visual), concat head, batch ${B}; medians of ${rounds} interleaved rounds:`,
+);
+console.log(`  joint: ${joint.toFixed(1)} ms/step`);
+for (const m of ["amss", "amss+"]) {
+  const ms = median(times[m]);
+  console.log(
+    `  ${m === "amss" ? "AMSS" : "AMSS+ (horvitz-thompson)"}: ${ms.toFixed(1)} ms/step, overhead ${
+      (((ms - joint) / joint) * 100).toFixed(2)
+    }% (target <= 1%)`,
+  );
+}
+for (const s of Object.values(steppers)) s.dispose();

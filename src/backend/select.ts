@@ -1,0 +1,387 @@
+/**
+ * Backend selection for training: `auto`, `wasm`, `cpu`, `webgpu` or `tensorflow`, with a record of
+ * what was chosen and why. Facts used here come from shared/docs/environment.md ("TensorFlow.js
+ * under Deno"):
+ *
+ * - `wasm` (XNNPACK) is the CPU training backend once our kernels are registered
+ *   (./wasm_kernels.ts); multi-threading is off under Deno (tfjs treats Deno as Node), so 1 thread.
+ * - `cpu` (pure JS) is slow (a naive conv weight-gradient loop): tests and references only.
+ * - `webgpu` is built into Deno; on our machines it finds a software adapter (Mesa llvmpipe or
+ *   lavapipe) that is about 15x slower than wasm, so `auto` takes it only on a real GPU.
+ *   `dataSync()` fails under Deno: use `await data()`.
+ * - `tensorflow` (`@tensorflow/tfjs-node-gpu` / `-node`) cannot be installed where Google storage is
+ *   unreachable (its installer downloads libtensorflow); it is loaded by dynamic import only when
+ *   asked for or when `auto` finds it installed.
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
+import { registerWasmTrainingKernels } from "./wasm_kernels.ts";
+
+/** What the user may ask for (`--backend`). */
+export type BackendChoice = "auto" | "wasm" | "cpu" | "webgpu" | "tensorflow";
+
+/** The backends `--backend` accepts, in the order `--help` lists them. */
+export const BACKEND_CHOICES: readonly BackendChoice[] = [
+  "auto",
+  "wasm",
+  "cpu",
+  "webgpu",
+  "tensorflow",
+];
+
+/** What {@link initBackend} set up. */
+export interface BackendInfo {
+  /** The tfjs backend now active: "wasm", "cpu", "webgpu" or "tensorflow". */
+  name: string;
+  /** What was asked for. */
+  requested: BackendChoice;
+  /** For `tensorflow`: the npm package that provides it (tfjs-node-gpu or tfjs-node). */
+  package?: string;
+  /**
+   * For `webgpu`: the adapter's description (vendor, device, architecture as Deno reports them),
+   * followed by "(fallback/software adapter)" when it is one.
+   */
+  adapter?: string;
+  /** For `webgpu`: true when the adapter is a fallback or software rasteriser (llvmpipe, ...). */
+  softwareAdapter?: boolean;
+  /** For `wasm`: XNNPACK threads in use (1 under Deno). */
+  threads?: number;
+  /** Why this backend, what was tried and skipped, in order; one line each. */
+  notes: string[];
+}
+
+/** Options for {@link initBackend}. */
+export interface InitBackendOptions {
+  /**
+   * When an explicitly requested `webgpu` or `tensorflow` is unavailable: "stop" (default) throws
+   * {@link BackendUnavailableError}; "auto" notes why and continues as `auto` would (without it).
+   */
+  fallback?: "stop" | "auto";
+  /**
+   * Silence tfjs's "Hi, looks like you are running TensorFlow.js in Node.js..." banner, printed by
+   * the cpu backend on first use because tfjs takes Deno for Node (default true). Only that banner:
+   * other tfjs warnings stay on.
+   */
+  quiet?: boolean;
+}
+
+/** A requested backend cannot be used here; `message` is one line that says why and what to do. */
+export class BackendUnavailableError extends Error {
+  /** The backend that was asked for. */
+  readonly backend: BackendChoice;
+  constructor(backend: BackendChoice, message: string) {
+    super(message);
+    this.name = "BackendUnavailableError";
+    this.backend = backend;
+  }
+}
+
+const TFJS_NODE_PACKAGES = ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"] as const;
+
+/** The one-line explanation for a missing tfjs-node, with how to install it. */
+export const TENSORFLOW_INSTALL_HINT =
+  "backend 'tensorflow' needs @tensorflow/tfjs-node-gpu (CUDA) or @tensorflow/tfjs-node (CPU), " +
+  "which are not installed; their installer downloads libtensorflow from Google storage " +
+  "(storage.googleapis.com) at install time, so install them on a machine that reaches it: in the " +
+  "project folder run `deno add npm:@tensorflow/tfjs-node-gpu@4.22.0 && deno install " +
+  "--allow-scripts=npm:@tensorflow/tfjs-node-gpu` (or `npm install @tensorflow/tfjs-node-gpu@4.22.0`; " +
+  "use tfjs-node for CPU only)";
+
+function silenceNodeBanner(): void {
+  // The cpu backend prints the banner on its first write when IS_NODE; marking it used skips it.
+  const cpu = tf.findBackend("cpu") as unknown as { firstUse?: boolean } | null;
+  if (cpu != null && "firstUse" in cpu) cpu.firstUse = false;
+}
+
+/** Project folders where an installed npm package may sit (cwd and this repository's root). */
+function projectRoots(): string[] {
+  const roots = new Set<string>();
+  try {
+    roots.add(Deno.cwd());
+  } catch { /* no read permission */ }
+  if (import.meta.url.startsWith("file:")) {
+    roots.add(decodeURIComponent(new URL("../../", import.meta.url).pathname).replace(/\/$/, ""));
+  }
+  return [...roots];
+}
+
+/**
+ * Whether an npm package is installed next to the project, without importing it: Deno resolves a
+ * dynamic `npm:` import of an uncached package by fetching it from the registry at run time (and
+ * for tfjs-node that fetch cannot succeed: no native addon without its install script), so we look
+ * first. Checks Deno's `node_modules/.deno` layout and the plain npm layout.
+ */
+function npmPackageInstalled(name: string): boolean {
+  const flat = name.replace("/", "+");
+  for (const root of projectRoots()) {
+    try {
+      if (Deno.statSync(`${root}/node_modules/${name}/package.json`).isFile) return true;
+    } catch { /* absent or unreadable */ }
+    try {
+      for (const e of Deno.readDirSync(`${root}/node_modules/.deno`)) {
+        if (e.isDirectory && e.name.startsWith(`${flat}@`)) return true;
+      }
+    } catch { /* absent or unreadable */ }
+  }
+  return false;
+}
+
+async function tryTensorflow(notes: string[]): Promise<string | null> {
+  for (const pkg of TFJS_NODE_PACKAGES) {
+    if (!npmPackageInstalled(pkg)) {
+      notes.push(`${pkg}: not installed`);
+      continue;
+    }
+    try {
+      // Computed specifier: `deno check` must not try to resolve an optional package.
+      const specifier = "npm:" + pkg;
+      await import(specifier);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      const addon = /tfjs_binding|native addon/i.test(msg);
+      notes.push(
+        addon
+          ? `${pkg}: installed without its native addon (its install script, which downloads ` +
+            `libtensorflow, did not run or failed); rerun \`deno install ` +
+            `--allow-scripts=npm:${pkg}\` where Google storage is reachable`
+          : `${pkg}: import failed: ${msg.split("\n")[0]}`,
+      );
+      continue;
+    }
+    if (await tf.setBackend("tensorflow")) {
+      notes.push(`${pkg}: loaded, backend 'tensorflow'`);
+      return pkg;
+    }
+    notes.push(`${pkg}: imported but tf.setBackend('tensorflow') failed`);
+  }
+  return null;
+}
+
+/** Adapter probe: description and whether it is a fallback/software adapter. */
+interface AdapterProbe {
+  description: string;
+  software: boolean;
+}
+
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|software|basic render/i;
+
+/**
+ * Mesa's drivers print "XDG_RUNTIME_DIR is invalid or not set" on every adapter request when the
+ * variable is missing (environment.md: set it to a 0700 folder). Give them a private temporary
+ * folder; skipped silently without env/write permission.
+ */
+function ensureXdgRuntimeDir(): void {
+  try {
+    if (Deno.env.get("XDG_RUNTIME_DIR")) return;
+    Deno.env.set("XDG_RUNTIME_DIR", Deno.makeTempDirSync({ prefix: "xdg-runtime-" }));
+  } catch { /* no permission: the warning is harmless */ }
+}
+
+async function probeAdapter(): Promise<AdapterProbe | string> {
+  ensureXdgRuntimeDir();
+  const gpu = (globalThis.navigator as unknown as { gpu?: GPU } | undefined)?.gpu;
+  if (gpu == null) return "navigator.gpu is missing (this runtime has no WebGPU)";
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await gpu.requestAdapter();
+  } catch (e) {
+    return `navigator.gpu.requestAdapter() failed: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  if (adapter == null) {
+    return "navigator.gpu.requestAdapter() found no adapter (no GPU driver; on Linux install " +
+      "mesa-vulkan-drivers and libvulkan1, and check DENO_WEBGPU_BACKEND is unset or vulkan|gl)";
+  }
+  const info = (adapter as unknown as { info?: Record<string, unknown> }).info ?? {};
+  // Deno reports PCI/Vulkan ids as decimal strings; print them in hex as drivers do (0x10de...).
+  const hex = (v: unknown) => (/^\d+$/.test(String(v)) ? `0x${Number(v).toString(16)}` : String(v));
+  const parts = [
+    info.description,
+    info.vendor && `vendor ${hex(info.vendor)}`,
+    info.device &&
+    info.device !== "0" && `device ${hex(info.device)}`,
+    info.architecture,
+  ]
+    .filter((p) => typeof p === "string" && p !== "") as string[];
+  const description = parts.length > 0 ? parts.join(", ") : "unnamed adapter";
+  const fallbackFlag = info.isFallbackAdapter ??
+    (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  const software = fallbackFlag === true || SOFTWARE_ADAPTER.test(description);
+  return { description, software };
+}
+
+async function tryWebgpu(
+  notes: string[],
+  requireReal: boolean,
+): Promise<AdapterProbe | null> {
+  const probe = await probeAdapter();
+  if (typeof probe === "string") {
+    notes.push(`webgpu: ${probe}`);
+    return null;
+  }
+  const label = `${probe.description}${probe.software ? " (fallback/software adapter)" : ""}`;
+  if (requireReal && probe.software) {
+    notes.push(`webgpu: skipped, adapter is ${label}: about 15x slower than wasm here`);
+    return null;
+  }
+  try {
+    await import("@tensorflow/tfjs-backend-webgpu");
+    if (!(await tf.setBackend("webgpu"))) {
+      notes.push(`webgpu: adapter ${label}, but tf.setBackend('webgpu') failed`);
+      return null;
+    }
+    // One op end to end, read back asynchronously (dataSync fails under Deno).
+    const t = tf.add(tf.scalar(1), tf.scalar(2));
+    const v = (await t.data())[0];
+    t.dispose();
+    if (v !== 3) throw new Error(`self-check gave 1 + 2 = ${v}`);
+  } catch (e) {
+    notes.push(
+      `webgpu: adapter ${label}, but the backend failed: ${
+        e instanceof Error ? e.message.split("\n")[0] : String(e)
+      }`,
+    );
+    return null;
+  }
+  notes.push(`webgpu: adapter ${label}`);
+  return probe;
+}
+
+async function useWasm(info: BackendInfo): Promise<BackendInfo> {
+  if (!(await tf.setBackend("wasm"))) {
+    throw new BackendUnavailableError(info.requested, "tf.setBackend('wasm') failed");
+  }
+  registerWasmTrainingKernels();
+  info.name = "wasm";
+  info.threads = getThreadsCount();
+  info.notes.push(
+    `wasm: XNNPACK, ${info.threads} thread(s) (multi-threading is off under Deno); our ` +
+      "Conv2DBackpropFilter and Conv2DBackpropInput kernels registered",
+  );
+  return info;
+}
+
+async function useAuto(info: BackendInfo, skip: Set<string>): Promise<BackendInfo> {
+  if (!skip.has("tensorflow")) {
+    // tfjs-node-gpu first; plain tfjs-node (native, multi-threaded CPU) still beats 1-thread wasm.
+    const pkg = await tryTensorflow(info.notes);
+    if (pkg != null) {
+      info.name = "tensorflow";
+      info.package = pkg;
+      return info;
+    }
+  }
+  if (!skip.has("webgpu")) {
+    const probe = await tryWebgpu(info.notes, true);
+    if (probe != null) {
+      info.name = "webgpu";
+      info.adapter = probe.description;
+      info.softwareAdapter = false;
+      return info;
+    }
+  }
+  return await useWasm(info);
+}
+
+/**
+ * Selects and initialises a tfjs backend for training, and says what it did.
+ *
+ * - `wasm`: XNNPACK with our training kernels registered (see ./wasm_kernels.ts), 1 thread.
+ * - `cpu`: the pure-JS backend (slow; for tests and references).
+ * - `webgpu`: checks `navigator.gpu.requestAdapter()` first and records the adapter, then loads
+ *   `@tensorflow/tfjs-backend-webgpu` by dynamic import and runs one op as a self-check. A software
+ *   adapter is accepted when asked for explicitly (and flagged in `softwareAdapter`).
+ * - `tensorflow`: `@tensorflow/tfjs-node-gpu`, else `@tensorflow/tfjs-node`, by dynamic import,
+ *   only if installed in the project's node_modules; otherwise {@link TENSORFLOW_INSTALL_HINT}.
+ * - `auto`: tensorflow (-gpu, then -node) if installed, else webgpu on a real (non-fallback)
+ *   adapter, else wasm.
+ *
+ * Never calls `dataSync` (webgpu under Deno cannot). Unavailable explicit choices throw
+ * {@link BackendUnavailableError} with a one-line message, or with `fallback: "auto"` are noted
+ * and replaced by the `auto` choice.
+ *
+ * @param choice the requested backend
+ * @param opts fallback policy and banner silencing
+ * @returns the active backend, adapter/threads where relevant, and notes on how it was chosen
+ */
+export async function initBackend(
+  choice: BackendChoice,
+  opts: InitBackendOptions = {},
+): Promise<BackendInfo> {
+  if (!BACKEND_CHOICES.includes(choice)) {
+    throw new BackendUnavailableError(
+      choice,
+      `unknown backend '${String(choice)}'; expected one of ${BACKEND_CHOICES.join(", ")}`,
+    );
+  }
+  const fallback = opts.fallback ?? "stop";
+  if (opts.quiet ?? true) {
+    // The cpu backend may be created lazily later; silence it now and after selection.
+    silenceNodeBanner();
+  }
+  const info: BackendInfo = { name: "", requested: choice, notes: [] };
+  const giveUp = async (why: string): Promise<BackendInfo> => {
+    if (fallback === "stop") throw new BackendUnavailableError(choice, why);
+    info.notes.push(why, `falling back (fallback: "auto")`);
+    return await useAuto(info, new Set([choice]));
+  };
+  let result: BackendInfo;
+  switch (choice) {
+    case "cpu":
+      if (!(await tf.setBackend("cpu"))) throw new BackendUnavailableError(choice, "cpu failed");
+      info.name = "cpu";
+      info.notes.push("cpu: pure-JS backend (slow: for tests and references)");
+      result = info;
+      break;
+    case "wasm":
+      result = await useWasm(info);
+      break;
+    case "webgpu": {
+      const probe = await tryWebgpu(info.notes, false);
+      if (probe == null) {
+        result = await giveUp(`backend 'webgpu' unavailable: ${info.notes.at(-1) ?? "unknown"}`);
+      } else {
+        info.name = "webgpu";
+        info.adapter = probe.description;
+        info.softwareAdapter = probe.software;
+        result = info;
+      }
+      break;
+    }
+    case "tensorflow": {
+      const pkg = await tryTensorflow(info.notes);
+      if (pkg == null) {
+        // A package that is present but failed says more than the generic install line.
+        const failed = info.notes.find((n) => !n.endsWith(": not installed"));
+        result = await giveUp(
+          failed == null ? TENSORFLOW_INSTALL_HINT : `backend 'tensorflow' unavailable: ${failed}`,
+        );
+      } else {
+        info.name = "tensorflow";
+        info.package = pkg;
+        result = info;
+      }
+      break;
+    }
+    default:
+      result = await useAuto(info, new Set());
+  }
+  if (opts.quiet ?? true) silenceNodeBanner();
+  return result;
+}
+
+/** One line for logs and run records, e.g. "wasm (1 thread)" or "webgpu on llvmpipe (...)". */
+export function describeBackend(info: BackendInfo): string {
+  if (info.name === "wasm") {
+    return `wasm (${info.threads ?? 1} thread${info.threads === 1 ? "" : "s"})`;
+  }
+  if (info.name === "webgpu") {
+    return `webgpu on ${info.adapter ?? "unknown adapter"}${
+      info.softwareAdapter ? " (fallback/software adapter)" : ""
+    }`;
+  }
+  if (info.name === "tensorflow") return `tensorflow (${info.package ?? "tfjs-node"})`;
+  return info.name;
+}
