@@ -750,7 +750,10 @@ Deno.test("paper mode: entropyFloor turns a collapsed feature softmax (H(X_k) = 
     AmssArgumentError,
     "H(X_0) = 0",
   );
-  const { result } = paperSignificance(batch, { u: null, steps: 0 }, { tau: 1, entropyFloor: 1e-3 });
+  const { result } = paperSignificance(batch, { u: null, steps: 0 }, {
+    tau: 1,
+    entropyFloor: 1e-3,
+  });
   assertEquals(result.featureEntropy[0], 1e-3);
   assertAlmostEquals(result.rate[0], result.bound[0] / 1e-3, 1e-9);
   assert(result.ratios.every((r) => Number.isFinite(r)));
