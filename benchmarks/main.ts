@@ -48,6 +48,7 @@ const HELP = `deno task bench [options]
   --units RULE          AMSS mask units: neuron (default with --model mlp: a dense layer's output
                         neuron, like a conv channel) | paper (App. C.2: elements for dense layers)
                         | reference (only ResNet layer1-4 3x3 convs)
+  --defensive EPS       AMSS+ defensive mixture: sample with (1-eps) p + eps/C_l (default 0)
   --significance MODE   paper (default) | reference
   --order ORDER         mask-gradients (authors' code, default) | mask-updates (Eq. 1)
   --backend NAME        auto (default) | wasm | cpu | webgpu | tensorflow
@@ -322,7 +323,14 @@ async function main(argv: string[]) {
         const tauTag = taus.length > 1 ? `-tau${tau}` : "";
         grid.push({
           method: m.method,
-          options: { ...m.options, tau, lambda: num("lambda", 0.9), significance: sigMode, units },
+          options: {
+            ...m.options,
+            tau,
+            lambda: num("lambda", 0.9),
+            significance: sigMode,
+            units,
+            defensive: num("defensive", 0),
+          },
           seed,
           tau,
           dir: `${out}/${m.tag}${tauTag}/seed-${seed}`,

@@ -1,5 +1,6 @@
 /**
- * What the trainer needs from a multi-modal model. Models are functional: trainable parameters and
+ * What the trainer needs from a multi-modal model (the models of src/models satisfy it; tests use
+ * smaller ones). Models are functional: trainable parameters and
  * non-trainable state (batch-norm running statistics) are maps of `tf.Variable`s, so checkpoints
  * save both and gradient transformations see plain maps.
  *
@@ -7,17 +8,11 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { PlanRules } from "../amss/groups.ts";
+import type { ModelOutputs } from "../models/model.ts";
 import type { Params } from "../transform.ts";
 
-/** Outputs of one forward pass (B samples, C classes, K modalities). */
-export interface ModelOutputs {
-  /** Fused logits [B, C]. */
-  logits: tf.Tensor2D;
-  /** Uni-modal logits q(y|x_k) per modality [B, C] (paper Sec. 3.2.1: own head, or others zeroed). */
-  unimodal: tf.Tensor2D[];
-  /** Encoder features per modality [B, D_k] (for H(X_k) in the significance). */
-  features: tf.Tensor2D[];
-}
+/** Outputs of one forward pass: fused logits, uni-modal logits and features (src/models). */
+export type { ModelOutputs };
 
 /** A trainable multi-modal model. */
 export interface TrainableModel {

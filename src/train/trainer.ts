@@ -18,11 +18,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { AmssInfo } from "../amss/amss.ts";
-import {
-  type ModalBatch,
-  paperSignificance,
-  type PaperSignificanceState,
-} from "../amss/significance.ts";
+import { paperSignificance, type PaperSignificanceState } from "../amss/significance.ts";
 import { batches, type Dataset, disposeBatch, type Split } from "../data/dataset.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
@@ -37,6 +33,7 @@ import {
   stepDecay,
 } from "../transform.ts";
 import { AmssArgumentError, requireInt } from "../validate.ts";
+import { modalBatchFromOutputs, variableGradsByName } from "../models/model.ts";
 import { accuracy, macroF1, meanAveragePrecision } from "./metrics.ts";
 import { createMethod, ENTROPY_FLOOR, type MethodName, type MethodOptions } from "./methods.ts";
 import type { TrainableModel } from "./model.ts";
@@ -138,19 +135,6 @@ function crossEntropy(logits: tf.Tensor2D, labels: Int32Array, C: number): tf.Sc
     tf.oneHot(tf.tensor1d(labels, "int32"), C),
     logits,
   ) as tf.Scalar;
-}
-
-async function modalBatchOf(
-  unimodal: tf.Tensor2D[],
-  features: tf.Tensor2D[],
-  labels: Int32Array,
-  C: number,
-): Promise<ModalBatch> {
-  const predictions = await Promise.all(unimodal.map((t) => t.data() as Promise<Float32Array>));
-  const feats = await Promise.all(
-    features.map(async (t) => ({ data: await t.data() as Float32Array, dim: t.shape[1] })),
-  );
-  return { labels, numClasses: C, predictions, predictionKind: "logits", features: feats };
 }
 
 /** Evaluates the model on a split (inference mode). */
@@ -297,7 +281,6 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
       });
     }
   }
-  const trainable = Object.values(params);
   const logTau = cfg.logTau ?? 0.25;
   const lrAt = (s: number) =>
     cfg.optimizer.milestones?.length
@@ -322,7 +305,7 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
         const t0 = performance.now();
         run.step++;
         let kept: tf.Tensor[] = [];
-        const { value, grads: raw } = tf.variableGrads(() => {
+        const { value, grads: all } = variableGradsByName(params, () => {
           const o = model.forward(params, bn, b.inputs, { training: true });
           kept = [...o.unimodal, ...o.features, o.logits].map((t) => tf.keep(t));
           return crossEntropy(
@@ -330,17 +313,17 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
             b.labels,
             C,
           );
-        }, trainable);
-        // variableGrads keys by tfjs variable names; variables the loss does not reach (another
-        // modality's encoder under `unimodal`) get no gradient and are left alone.
-        const grads = Object.fromEntries(
-          Object.entries(params).filter(([, v]) => raw[v.name]).map(([n, v]) => [n, raw[v.name]]),
-        );
+        });
+        // variables the loss does not reach (another modality's encoder under `unimodal`) get no
+        // gradient and are left alone
+        const grads = Object.fromEntries(Object.entries(all).filter(([, g]) => g !== undefined));
         const loss = (await value.data())[0];
         const K = model.modalities.length;
-        const mb = await modalBatchOf(
-          kept.slice(0, K) as tf.Tensor2D[],
-          kept.slice(K, 2 * K) as tf.Tensor2D[],
+        const mb = await modalBatchFromOutputs(
+          {
+            unimodal: kept.slice(0, K) as tf.Tensor2D[],
+            features: kept.slice(K, 2 * K) as tf.Tensor2D[],
+          },
           b.labels,
           C,
         );
@@ -348,7 +331,7 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
         tf.dispose(kept);
         value.dispose();
         if (!Number.isFinite(loss)) {
-          tf.dispose(Object.values(raw));
+          tf.dispose(Object.values(grads));
           disposeBatch(b);
           throw new TrainingDivergedError(
             `loss is ${loss} at epoch ${epoch}, step ${run.step}; the last good checkpoint (epoch ${run.epoch}) is kept${
@@ -360,7 +343,7 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
         try {
           info = await step(params, grads, opt, run.opt, run.step, { batch: mb });
         } catch (e) {
-          tf.dispose(Object.values(raw));
+          tf.dispose(Object.values(grads));
           disposeBatch(b);
           if (e instanceof AmssArgumentError && /non-finite gradient/.test(e.message)) {
             throw new TrainingDivergedError(
@@ -369,7 +352,7 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
           }
           throw e;
         }
-        tf.dispose(Object.values(raw));
+        tf.dispose(Object.values(grads));
         // logged significance (paper mode, Eqs. 2-4) for every method: the imbalance degree
         const sig = paperSignificance(mb, run.logSig, { tau: logTau, entropyFloor: ENTROPY_FLOOR });
         run.logSig = sig.state;
