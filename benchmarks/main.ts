@@ -39,9 +39,9 @@ const HELP = `deno task bench [options]
                         unimodal:audio (unimodal alone = one run per modality)
                         default: unimodal,joint,ogm-ge,amss,amss+:reference,amss+:horvitz-thompson
   --seeds LIST|N        seeds, e.g. 1,2,3 or 3 (= 1,2,3); default 3 (quick: 1)
-  --epochs N            default 12 (quick: 4)
+  --epochs N            default 15 (quick: 6)
   --batch-size N        default 32
-  --lr X                SGD learning rate, default 0.05 (momentum 0.9, weight decay 1e-4)
+  --lr X                SGD learning rate, default 0.01 (Appendix C.1; momentum 0.9, weight decay 1e-4)
   --tau LIST            tau values of Eq. 4 (a sweep axis), default 0.25
   --lambda X            momentum of Eq. 3, default 0.9
   --model KIND          mlp (default for the embedded dataset: small images flattened) | resnet
@@ -53,6 +53,7 @@ const HELP = `deno task bench [options]
   --order ORDER         mask-gradients (authors' code, default) | mask-updates (Eq. 1)
   --backend NAME        auto (default) | wasm | cpu | webgpu | tensorflow
   --out DIR             run folder, default runs/bench-<date>
+  --progress MODE       auto (live line on a terminal, periodic lines otherwise) | plain | none
   --shard i/n           run only grid items with index % n == i (i from 0), for job arrays
   --help                this text
 Subcommands: report DIR... (merge run folders), engine (AMSS step micro-benchmark),
@@ -173,6 +174,22 @@ async function readSummaries(
     }
   }
   for (const d of dirs) await walk(d);
+  // table order: baselines first, then the rebalancing methods, AMSS family last
+  const order = [
+    "unimodal",
+    "joint",
+    "global-scale",
+    "mslr",
+    "ogm-ge",
+    "random-mask",
+    "amss",
+    "amss+",
+  ];
+  const rank = (m: string, label: string) =>
+    `${String(order.indexOf(m)).padStart(2, "0")} ${label}`;
+  runs.sort((a, b) =>
+    rank(a.method, a.label).localeCompare(rank(b.method, b.label)) || a.seed - b.seed
+  );
   return { runs, diverged };
 }
 
@@ -287,11 +304,11 @@ async function main(argv: string[]) {
     str("methods") ?? "unimodal,joint,ogm-ge,amss,amss+:reference,amss+:horvitz-thompson",
     ds.modalities.map((m) => m.name),
   );
-  const epochs = num("epochs", quick ? 4 : 12);
+  const epochs = num("epochs", quick ? 6 : 15);
   const batchSize = num("batch-size", 32);
   const optimizer: OptimizerConfig = {
     kind: "sgd",
-    lr: num("lr", 0.05),
+    lr: num("lr", 0.01),
     momentum: 0.9,
     weightDecay: 1e-4,
   };
@@ -384,6 +401,7 @@ async function main(argv: string[]) {
         outDir: g.dir,
         resume: true,
         logTau: g.tau,
+        progress: (str("progress") ?? "auto") as "auto",
         meta: { backend },
       });
     } catch (e) {

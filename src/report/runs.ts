@@ -176,11 +176,12 @@ export function historyPlots(runs: RunSummary[]): { file: string; title: string;
       title: "Mean update ratio rho per epoch (AMSS family: applied; others: logged Eq. 4)",
       xLabel: "epoch",
       yLabel: "rho",
-      series: labels.flatMap((l) =>
+      series: labels.flatMap((l, j) =>
         mods.map((m, i) => ({
           name: `${l}: ${m}`,
           points: meanCurve(by(l), (h) => h.meanRho[m]),
           dashed: i > 0,
+          color: j,
         }))
       ),
     }),

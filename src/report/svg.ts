@@ -25,6 +25,8 @@ export interface Series {
   markers?: boolean;
   /** Draw markers only (no line). */
   scatter?: boolean;
+  /** Colour index (series with the same index share a colour); default the series' position. */
+  color?: number;
 }
 
 /** A plot specification. */
@@ -81,8 +83,10 @@ function ticks(lo: number, hi: number, log: boolean): number[] {
 
 /** Renders a line plot as an SVG document. Non-finite points (and non-positive ones on log axes) are skipped. */
 export function linePlot(spec: PlotSpec): string {
-  const W = spec.width ?? 640, H = spec.height ?? 400;
-  const m = { l: 70, r: 150, t: 36, b: 50 };
+  // legend column wide enough for the longest series name (about 7 px per character at 12 px)
+  const legend = Math.max(150, 50 + 7 * Math.max(0, ...spec.series.map((s) => s.name.length)));
+  const W = spec.width ?? 490 + legend, H = spec.height ?? 400;
+  const m = { l: 70, r: legend, t: 36, b: 50 };
   const tx = (v: number) => (spec.xLog ? Math.log10(v) : v);
   const ty = (v: number) => (spec.yLog ? Math.log10(v) : v);
   const ok = ([x, y]: [number, number]) =>
@@ -132,7 +136,7 @@ export function linePlot(spec: PlotSpec): string {
     })">${esc(spec.yLabel)}${spec.yLog ? " (log)" : ""}</text>`,
   );
   spec.series.forEach((s, i) => {
-    const color = COLORS[i % COLORS.length];
+    const color = COLORS[(s.color ?? i) % COLORS.length];
     const p = s.points.filter(ok).map(([x, y]) => [X(tx(x)), Y(ty(y))]);
     if (!s.scatter && p.length > 1) {
       out.push(
