@@ -8,12 +8,10 @@
  * for webgpu and cpu-for-reference: ms per SGD step of one ResNet18 encoder + linear head on
  * batch x 1 x size x size, and ms per AMSS+ (HT) step on a two-encoder model next to joint.
  */
-import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend/select.ts";
-import { buildModel, type ModelSpec } from "../src/models/build.ts";
-import { modalBatchFromOutputs, variableGradsByName } from "../src/models/model.ts";
-import { createMethod, type MethodName } from "../src/train/methods.ts";
-import { chain, disposeState, sgd, step } from "../src/transform.ts";
+import type { ModelSpec } from "../src/models/build.ts";
+import type { MethodName } from "../src/train/methods.ts";
+import { makeStepper, median } from "./_stepper.ts";
 
 const args = Deno.args;
 const flag = (name: string, dflt: string) => {
@@ -26,51 +24,13 @@ const B = Number(flag("batch", "16"));
 const S = Number(flag("size", "128"));
 const C = 6;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
 async function measure(spec: ModelSpec, method: MethodName): Promise<number> {
-  const model = buildModel(spec);
-  const { params, state } = model.init(1);
-  const m = createMethod(method, { scale: "horvitz-thompson", tau: 0.25 }, {
-    modalities: model.modalities,
-    params,
-    rules: (u) => model.unitRules(u),
-    seed: 1,
-  });
-  const opt = chain(
-    ...(m.transform ? [m.transform] : []),
-    sgd({ lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }),
-  );
-  const optState = opt.init(params);
-  const inputs = Object.fromEntries(
-    model.modalities.map((mod, i) => [mod, tf.randomNormal([B, S, S, 1], 0, 1, "float32", 3 + i)]),
-  );
-  const labels = Int32Array.from({ length: B }, (_, i) => i % C);
-  const onehot = tf.oneHot(tf.tensor1d(labels, "int32"), C);
+  const s = makeStepper(spec, method, 1, B, C);
+  await s.run();
+  await s.run();
   const ts: number[] = [];
-  for (let i = 0; i < steps + 2; i++) {
-    const t0 = performance.now();
-    let kept: tf.Tensor[] = [];
-    const { value, grads } = variableGradsByName(params, () => {
-      const o = model.forward(params, state, inputs, { training: true });
-      kept = [...o.unimodal, ...o.features].map((x) => tf.keep(x));
-      return tf.losses.softmaxCrossEntropy(onehot, o.logits) as tf.Scalar;
-    });
-    const loss = (await value.data())[0];
-    const K = model.modalities.length;
-    const batch = await modalBatchFromOutputs(
-      { unimodal: kept.slice(0, K) as tf.Tensor2D[], features: kept.slice(K) as tf.Tensor2D[] },
-      labels,
-      C,
-    );
-    await step(params, grads, opt, optState, i + 1, { batch });
-    await Object.values(params)[0].data(); // wait for the update to finish on the device
-    tf.dispose([value, ...Object.values(grads), ...kept]);
-    if (!Number.isFinite(loss)) throw new Error(`loss ${loss} at step ${i + 1}`);
-    if (i >= 2) ts.push(performance.now() - t0);
-  }
-  disposeState(optState);
-  tf.dispose([...Object.values(params), ...Object.values(state), ...Object.values(inputs), onehot]);
+  for (let i = 0; i < steps; i++) ts.push(await s.run());
+  s.dispose();
   return median(ts);
 }
 

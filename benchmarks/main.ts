@@ -54,6 +54,8 @@ const HELP = `deno task bench [options]
   --backend NAME        auto (default) | wasm | cpu | webgpu | tensorflow
   --out DIR             run folder, default runs/bench-<date>
   --progress MODE       auto (live line on a terminal, periodic lines otherwise) | plain | none
+  --resume DIR          continue an interrupted sweep in DIR (same as --out DIR: finished runs are
+                        skipped, interrupted ones resume from their last epoch checkpoint)
   --shard i/n           run only grid items with index % n == i (i from 0), for job arrays
   --help                this text
 Subcommands: report DIR... (merge run folders), engine (AMSS step micro-benchmark),

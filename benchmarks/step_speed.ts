@@ -11,13 +11,10 @@
  *
  *   deno task bench speed [--backend wasm] [--rounds 3] [--steps 5]
  */
-import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend/select.ts";
-import { buildModel, type ModelSpec } from "../src/models/build.ts";
-import { variableGradsByName } from "../src/models/model.ts";
-import { createMethod, type MethodName } from "../src/train/methods.ts";
-import { chain, disposeState, sgd, step } from "../src/transform.ts";
-import { modalBatchFromOutputs } from "../src/models/model.ts";
+import type { ModelSpec } from "../src/models/build.ts";
+import type { MethodName } from "../src/train/methods.ts";
+import { makeStepper, median } from "./_stepper.ts";
 
 const args = Deno.args;
 const flag = (name: string, dflt: string) => {
@@ -32,66 +29,8 @@ const B = 16, S = 128, C = 6;
 const backend = await initBackend(flag("backend", "wasm") as "wasm", { fallback: "auto" });
 console.log(`backend ${backend.name}; ${backend.notes.join("; ")}`);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
 function encoder(name: string) {
   return { name, kind: "resnet18" as const, input: [S, S, 1], options: { widths: WIDTHS } };
-}
-
-/** A closure running one full training step of `method` on a fixed batch; returns ms. */
-function makeStepper(spec: ModelSpec, method: MethodName, seed: number) {
-  const model = buildModel(spec);
-  const { params, state } = model.init(seed);
-  const m = createMethod(method, { scale: "horvitz-thompson", tau: 0.25, units: "paper" }, {
-    modalities: model.modalities,
-    params,
-    rules: (u) => model.unitRules(u),
-    seed,
-  });
-  const opt = chain(
-    ...(m.transform ? [m.transform] : []),
-    sgd({ lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }),
-  );
-  const optState = opt.init(params);
-  const inputs = Object.fromEntries(
-    model.modalities.map((mod, i) => [mod, tf.randomNormal([B, S, S, 1], 0, 1, "float32", 11 + i)]),
-  );
-  const labels = Int32Array.from({ length: B }, (_, i) => i % C);
-  const onehot = tf.oneHot(tf.tensor1d(labels, "int32"), C);
-  let t = 0;
-  return {
-    async run(): Promise<number> {
-      const t0 = performance.now();
-      let kept: tf.Tensor[] = [];
-      const { value, grads } = variableGradsByName(params, () => {
-        const o = model.forward(params, state, inputs, { training: true });
-        kept = [...o.unimodal, ...o.features].map((x) => tf.keep(x));
-        return tf.losses.softmaxCrossEntropy(onehot, o.logits) as tf.Scalar;
-      });
-      await value.data();
-      const K = model.modalities.length;
-      const batch = await modalBatchFromOutputs(
-        {
-          unimodal: kept.slice(0, K) as tf.Tensor2D[],
-          features: kept.slice(K) as tf.Tensor2D[],
-        },
-        labels,
-        C,
-      );
-      await step(params, grads, opt, optState, ++t, { batch });
-      tf.dispose([value, ...Object.values(grads), ...kept]);
-      return performance.now() - t0;
-    },
-    dispose() {
-      disposeState(optState);
-      tf.dispose([
-        ...Object.values(params),
-        ...Object.values(state),
-        ...Object.values(inputs),
-        onehot,
-      ]);
-    },
-  };
 }
 
 async function timeSteps(s: { run(): Promise<number> }, n: number): Promise<number> {
@@ -102,7 +41,7 @@ async function timeSteps(s: { run(): Promise<number> }, n: number): Promise<numb
 
 // ---- 1. tfjs vs PyTorch on one encoder
 const single: ModelSpec = { modalities: [encoder("audio")], fusion: "concat", numClasses: C };
-const tfStep = makeStepper(single, "joint", 1);
+const tfStep = makeStepper(single, "joint", 1, B, C);
 await tfStep.run();
 await tfStep.run();
 
@@ -199,7 +138,7 @@ const pair: ModelSpec = {
   numClasses: C,
 };
 const steppers = Object.fromEntries(
-  (["joint", "amss", "amss+"] as MethodName[]).map((m) => [m, makeStepper(pair, m, 2)]),
+  (["joint", "amss", "amss+"] as MethodName[]).map((m) => [m, makeStepper(pair, m, 2, B, C)]),
 );
 for (const s of Object.values(steppers)) {
   await s.run();

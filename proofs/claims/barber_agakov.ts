@@ -28,6 +28,7 @@ import {
   mutualInformation,
 } from "../../src/amss/information.ts";
 import { linePlot } from "../../src/report/svg.ts";
+import { fmt } from "./_common.ts";
 
 /** |z| above which the Monte-Carlo bias is declared inconsistent with the exact bias. */
 const Z_MAX = 5;
@@ -46,14 +47,6 @@ interface BatchRow {
   /** Monte-Carlo P(estimate > I) and its standard error. */
   pExceed: number;
   pExceedSe: number;
-}
-
-function fmt(x: number, d = 3): string {
-  if (!Number.isFinite(x)) return String(x);
-  if (x === 0) return "0";
-  const a = Math.abs(x);
-  if (a >= 1e5 || a < 1e-3) return x.toExponential(d - 1);
-  return Number(x.toPrecision(d)).toString();
 }
 
 /** A random joint: log-normal cell masses with random spread, some zero cells and zero rows. */

@@ -30,6 +30,7 @@ import {
 import { type MaskScale, unitMask } from "../../src/amss/mask.ts";
 import { updateRatios } from "../../src/amss/ratio.ts";
 import { linePlot } from "../../src/report/svg.ts";
+import { fmt } from "./_common.ts";
 
 /** Temperature of Eq. 4 used here: the paper's audio-video value (App. C.1). */
 export const TAU = 0.25;
@@ -65,14 +66,6 @@ interface ModalityRow {
   htVar: number;
   /** The same, exact, for systematic PPS: sum_j (1/pi_j - 1) w_j / sum w. */
   htVarSystematic: number;
-}
-
-function fmt(x: number, d = 3): string {
-  if (!Number.isFinite(x)) return String(x);
-  if (x === 0) return "0";
-  const a = Math.abs(x);
-  if (a >= 1e5 || a < 1e-3) return x.toExponential(d - 1);
-  return Number(x.toPrecision(d)).toString();
 }
 
 function makeLayer(C: number, sigma: number, rng: Rng): Layer {

@@ -30,6 +30,7 @@ import {
 } from "../../src/amss/significance.ts";
 import { updateRatios } from "../../src/amss/ratio.ts";
 import { linePlot } from "../../src/report/svg.ts";
+import { fmt } from "./_common.ts";
 
 /** Temperature used by both modes: the reference audio-video commands' value. */
 export const TAU = 0.2;
@@ -55,14 +56,6 @@ export const LADDER = [
   "+ 0.5 offset on the bound",
   "+ fallback and clamp [0.1, 0.9] (= reference up to float32)",
 ] as const;
-
-function fmt(x: number, d = 3): string {
-  if (!Number.isFinite(x)) return String(x);
-  if (x === 0) return "0";
-  const a = Math.abs(x);
-  if (a >= 1e5 || a < 1e-3) return x.toExponential(d - 1);
-  return Number(x.toPrecision(d)).toString();
-}
 
 function classPrior(C: number, kind: "balanced" | "skewed", rng: Rng): Float64Array {
   const w = new Float64Array(C);

@@ -18,6 +18,7 @@
 import type { Claim, ClaimOptions, ClaimResult, Plot, Verdict } from "../claim.ts";
 import { updateRatios } from "../../src/amss/ratio.ts";
 import { linePlot } from "../../src/report/svg.ts";
+import { fmt } from "./_common.ts";
 
 /** Table 8's τ values (Sec. 4.6). */
 export const TABLE8_TAU: readonly number[] = [
@@ -154,14 +155,6 @@ function nelderMead(f: (x: number[]) => number, x0: number[], step: number, iter
   }
   pts.sort((a, b) => a.f - b.f);
   return pts[0].x;
-}
-
-function fmt(x: number, d = 3): string {
-  if (!Number.isFinite(x)) return String(x);
-  if (x === 0) return "0";
-  const a = Math.abs(x);
-  if (a >= 1e5 || a < 1e-3) return x.toExponential(d - 1);
-  return Number(x.toPrecision(d)).toString();
 }
 
 /** Runs the claim; see the module documentation. (Deterministic: `seed` is not used.) */

@@ -15,20 +15,14 @@
 import type { Claim, ClaimOptions, ClaimResult, Plot, Verdict } from "../claim.ts";
 import { linePlot, type Series } from "../../src/report/svg.ts";
 import { Rng } from "../../src/rng.ts";
-import { makeObjective, type ObjectiveKind, uniformLayout } from "../../src/theory/objectives.ts";
+import { makeObjective, uniformLayout } from "../../src/theory/objectives.ts";
 import { gaussianOracle } from "../../src/theory/oracle.ts";
 import { type MethodName, METHODS } from "../../src/theory/masked_sgd.ts";
 import { convergenceExperiment, type ExperimentResult } from "../../src/theory/estimators.ts";
+import { OBJECTIVES } from "./_common.ts";
 
 /** The verdict this suite has established (regression guard). */
 export const EXPECTED: Verdict = "HOLDS";
-
-/** The objectives of the check: family, smoothness L, noise sigma^2 as a multiple of ||grad L(w(1))||^2. */
-const OBJECTIVES: { kind: ObjectiveKind; L: number; noise: number }[] = [
-  { kind: "logsum", L: 2, noise: 1 },
-  { kind: "tanh-regression", L: 1, noise: 0.25 },
-  { kind: "quadratic", L: 5, noise: 4 },
-];
 
 /** The biased masks Theorem 3 covers: the engine's AMSS mask and the paper's "Random" baseline. */
 const MASKS: MethodName[] = ["amss", "uniform"];

@@ -31,15 +31,10 @@ import {
   METHODS,
 } from "../../src/theory/masked_sgd.ts";
 import { convergenceExperiment, pointMoments } from "../../src/theory/estimators.ts";
+import { OBJECTIVES } from "./_common.ts";
 
 /** The verdict this suite has established (regression guard). */
 export const EXPECTED: Verdict = "HOLDS-UNDER-CONDITION";
-
-const OBJECTIVES: { kind: ObjectiveKind; L: number; noise: number }[] = [
-  { kind: "logsum", L: 2, noise: 1 },
-  { kind: "tanh-regression", L: 1, noise: 0.25 },
-  { kind: "quadratic", L: 5, noise: 4 },
-];
 
 /** The unbiased AMSS+ masks (exact inclusion-probability weights). */
 const HT: MethodName[] = ["amss+ht", "amss+ht-systematic"];

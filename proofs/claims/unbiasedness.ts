@@ -28,6 +28,7 @@ import {
 } from "../../src/amss/sampling.ts";
 import { type MaskScale, unitMask } from "../../src/amss/mask.ts";
 import { linePlot } from "../../src/report/svg.ts";
+import { fmt } from "./_common.ts";
 
 /** Importance profiles of the units. */
 type ImportanceProfile = "uniform" | "mild" | "heavy";
@@ -197,14 +198,6 @@ function stats(layer: Layer, e: Float64Array): { gain: number; angleDeg: number;
 
 function deg(x: number): string {
   return x < 1e-3 ? "0" : fmt(x, 2);
-}
-
-function fmt(x: number, d = 3): string {
-  if (!Number.isFinite(x)) return String(x);
-  if (x === 0) return "0";
-  const a = Math.abs(x);
-  if (a >= 1e5 || a < 1e-3) return x.toExponential(d - 1);
-  return Number(x.toPrecision(d)).toString();
 }
 
 function ratiosFor(quick: boolean): number[] {
