@@ -65,9 +65,14 @@ function fmtTick(v: number): string {
 
 function ticks(lo: number, hi: number, log: boolean): number[] {
   if (log) {
+    // decades; within fewer than two decades also 2x and 5x, so short ranges get labels too
+    const mult = hi - lo < 2 ? [1, 2, 5] : [1];
     const out: number[] = [];
     for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) {
-      if (e >= lo - 1e-9 && e <= hi + 1e-9) out.push(e);
+      for (const m of mult) {
+        const v = e + Math.log10(m);
+        if (v >= lo - 1e-9 && v <= hi + 1e-9) out.push(v);
+      }
     }
     return out.length >= 2 ? out : [lo, hi];
   }
