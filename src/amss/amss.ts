@@ -156,6 +156,13 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
     );
   }
   const totalUnits = plan.groups.reduce((a, g) => a + g.units, 0);
+  // Scores and mask values are laid out with the single-variable element-wise groups first.
+  const isElement = (g: MaskPlan["groups"][number]) =>
+    g.members.length === 1 && g.members[0].spec.kind === "element";
+  const elementGroups = plan.groups.filter(isElement);
+  const otherGroups = plan.groups.filter((g) => !isElement(g));
+  const layout = [...elementGroups, ...otherGroups];
+  const elementUnits = elementGroups.reduce((a, g) => a + g.units, 0);
 
   function ratiosFor(extras: AmssExtras, state: AmssState, info: AmssInfo): number[] {
     if (extras.ratios !== undefined) return ratiosFromExtras(plan.modalities, extras.ratios);
@@ -208,23 +215,43 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
       const rho = ratiosFor(ctx.extras as AmssExtras, state, info);
       plan.modalities.forEach((m, i) => (info.ratios[m] = rho[i]));
 
-      // Importance of every unit of every group, one download (Sec. 3.2.2, Appendix C.2).
-      const scoresT = tf.tidy(() =>
-        tf.concat(
-          plan.groups.map((g) =>
-            groupImportance(
-              g.members.map((mb) => {
-                const grad = ctx.grads[mb.name];
-                if (!grad) {
-                  throw new AmssArgumentError(`amss: no gradient for masked variable ${mb.name}`);
-                }
-                return { grad, weight: ctx.params[mb.name], spec: mb.spec };
-              }),
-              importance,
-            )
-          ),
-        )
-      );
+      // Importance of every unit of every group, one download (Sec. 3.2.2, Appendix C.2). The
+      // element-wise groups come first as one block, so their squares (and, below, their masks)
+      // take a few ops in all instead of a few per variable: with many small variables (biases,
+      // batch-norm parameters) the per-op dispatch would otherwise dominate the step.
+      const gradOf = (name: string) => {
+        const grad = ctx.grads[name];
+        if (!grad) throw new AmssArgumentError(`amss: no gradient for masked variable ${name}`);
+        return grad;
+      };
+      const scoresT = tf.tidy(() => {
+        const parts: tf.Tensor1D[] = [];
+        if (elementGroups.length) {
+          const flat = (get: (name: string) => tf.Tensor) =>
+            tf.concat(
+              elementGroups.map((g) => get(g.members[0].name).reshape([-1])),
+            ) as tf.Tensor1D;
+          const g = flat(gradOf);
+          parts.push(
+            importance === "gn"
+              ? tf.square(g)
+              : importance === "sqrt(gn)"
+              ? tf.abs(g)
+              : tf.div(tf.square(g), tf.add(tf.square(flat((n) => ctx.params[n])), 1e-12)),
+          );
+        }
+        for (const g of otherGroups) {
+          parts.push(groupImportance(
+            g.members.map((mb) => ({
+              grad: gradOf(mb.name),
+              weight: ctx.params[mb.name],
+              spec: mb.spec,
+            })),
+            importance,
+          ));
+        }
+        return tf.concat(parts);
+      });
       const scores = await scoresT.data();
       scoresT.dispose();
 
@@ -232,7 +259,7 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
       const rng = Rng.fromState(state.rng);
       const scaleAll = new Float32Array(totalUnits);
       let off = 0;
-      for (const g of plan.groups) {
+      for (const g of layout) {
         const raw = Float64Array.from(scores.subarray(off, off + g.units));
         for (let j = 0; j < raw.length; j++) {
           if (!Number.isFinite(raw[j])) {
@@ -271,17 +298,34 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
       }
       state.rng = rng.state();
 
-      // Apply: one upload, one broadcast multiply per masked variable.
+      // Apply: one upload; one multiply for all element-wise groups, one broadcast multiply per
+      // other masked variable.
       const out: TensorMap = { ...updates };
+      const updateOf = (name: string) => {
+        const u = updates[name];
+        if (!u) throw new AmssArgumentError(`amss: no update for masked variable ${name}`);
+        return u;
+      };
       tf.tidy(() => {
         const all = tf.tensor1d(scaleAll);
-        let o = 0;
-        for (const g of plan.groups) {
-          const s = all.slice(o, g.units) as tf.Tensor1D;
+        if (elementGroups.length) {
+          const flat = tf.concat(
+            elementGroups.map((g) => updateOf(g.members[0].name).reshape([-1])),
+          );
+          const pieces = tf.split(
+            tf.mul(flat, all.slice(0, elementUnits)),
+            elementGroups.map((g) => g.units),
+          );
+          elementGroups.forEach((g, i) => {
+            const name = g.members[0].name;
+            out[name] = tf.keep(pieces[i].reshape(updates[name].shape));
+          });
+        }
+        let o = elementUnits;
+        for (const g of otherGroups) {
+          const sc = all.slice(o, g.units) as tf.Tensor1D;
           for (const mb of g.members) {
-            const u = updates[mb.name];
-            if (!u) throw new AmssArgumentError(`amss: no update for masked variable ${mb.name}`);
-            out[mb.name] = tf.keep(applyUnitScale(u, s, mb.spec));
+            out[mb.name] = tf.keep(applyUnitScale(updateOf(mb.name), sc, mb.spec));
           }
           o += g.units;
         }
