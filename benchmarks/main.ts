@@ -334,6 +334,10 @@ async function main(argv: string[]) {
     fail(`--units must be paper, reference or neuron`);
   }
   const order = (str("order") ?? "mask-gradients") as "mask-gradients" | "mask-updates";
+  if (!["mask-gradients", "mask-updates"].includes(order)) {
+    fail(`--order must be mask-gradients or mask-updates`);
+  }
+  if (!["paper", "reference"].includes(sigMode)) fail(`--significance must be paper or reference`);
 
   const grid: GridItem[] = [];
   for (const tau of taus) {
