@@ -13,7 +13,8 @@ export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor
 
 /**
  * A closure running one training step of `method` (AMSS+ with Horvitz-Thompson weights for
- * "amss+") on a fixed batch of `batch` samples; `run()` returns its ms, waiting for the device.
+ * "amss+") on a fixed batch of `batch` samples, with the AMSS units of `units` (paper: App. C.2;
+ * reference: only ResNet layer1-4 3x3 convs); `run()` returns its ms, waiting for the device.
  */
 export function makeStepper(
   spec: ModelSpec,
@@ -21,10 +22,11 @@ export function makeStepper(
   seed: number,
   batch: number,
   classes: number,
+  units: "paper" | "reference" = "paper",
 ) {
   const model = buildModel(spec);
   const { params, state } = model.init(seed);
-  const m = createMethod(method, { scale: "horvitz-thompson", tau: 0.25, units: "paper" }, {
+  const m = createMethod(method, { scale: "horvitz-thompson", tau: 0.25, units }, {
     modalities: model.modalities,
     params,
     rules: (u) => model.unitRules(u),
@@ -45,6 +47,8 @@ export function makeStepper(
   const onehot = tf.oneHot(tf.tensor1d(labels, "int32"), classes);
   let t = 0;
   return {
+    /** ms of the last step's update part (method transform + optimizer + apply). */
+    lastUpdateMs: 0,
     async run(): Promise<number> {
       const t0 = performance.now();
       let kept: tf.Tensor[] = [];
@@ -61,8 +65,10 @@ export function makeStepper(
         labels,
         classes,
       );
+      const tu = performance.now();
       await step(params, grads, opt, optState, ++t, { batch: mb });
       await Object.values(params)[0].data(); // the update has finished on async backends
+      this.lastUpdateMs = performance.now() - tu;
       tf.dispose([value, ...Object.values(grads), ...kept]);
       return performance.now() - t0;
     },
