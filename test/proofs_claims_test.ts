@@ -30,24 +30,9 @@ import barberAgakov from "../proofs/claims/barber_agakov.ts";
 import table8, { impliedGap } from "../proofs/claims/table8.ts";
 import referenceVsPaper from "../proofs/claims/reference_vs_paper.ts";
 
-const QUICK = { quick: true, seed: 1 };
+import { checkClaim } from "./_claims.ts";
 
-/** Common checks on a claim's result: verdict as established, finite numbers, SVG plots. */
-function checkClaim(r: ClaimResult, id: string, expected: Verdict): void {
-  assertEquals(r.id, id);
-  assertEquals(r.expected, expected);
-  assertEquals(r.verdict, r.expected, `${id}: ${r.summary}`);
-  assert(r.summary.length > 0 && r.details.length > 0 && r.reference.length > 0);
-  for (const [k, v] of Object.entries(r.numbers)) {
-    if (typeof v === "number") assert(Number.isFinite(v), `${id}: numbers.${k} = ${v}`);
-  }
-  assertGreater(r.plots.length, 0);
-  for (const p of r.plots) {
-    assert(/^[a-z0-9_]+\.svg$/.test(p.file), p.file);
-    assert(p.svg.startsWith("<svg") && p.svg.endsWith("</svg>"), p.file);
-    assert(!p.svg.includes("NaN"), `${p.file} contains NaN coordinates`);
-  }
-}
+const QUICK = { quick: true, seed: 1 };
 
 Deno.test("claim unbiasedness (quick): 1/p gain = k for p ∝ g², HT unbiased -> FAILS", () => {
   const r = unbiasedness.run(QUICK) as ClaimResult;

@@ -3,40 +3,24 @@
  * the one the suite has established, every number is finite, and every plot is an SVG document.
  */
 import { assert, assertEquals, assertGreater } from "@std/assert";
-import type { ClaimResult } from "../proofs/claim.ts";
 import theorem3, { EXPECTED as EXPECTED3 } from "../proofs/claims/theorem3.ts";
 import theorem4, { EXPECTED as EXPECTED4 } from "../proofs/claims/theorem4.ts";
 import rates, { EXPECTED as EXPECTED_RATES } from "../proofs/claims/rates.ts";
 
-const QUICK = { quick: true, seed: 1 };
+import { checkClaim } from "./_claims.ts";
 
-function check(r: ClaimResult, id: string): void {
-  assertEquals(r.id, id);
-  assertEquals(r.verdict, r.expected, `${id}: ${r.summary}`);
-  assert(r.summary.length > 0 && r.details.length > 0 && r.title.length > 0);
-  for (const [k, v] of Object.entries(r.numbers)) {
-    if (typeof v === "number") assert(Number.isFinite(v), `${id}: numbers.${k} = ${v}`);
-  }
-  assertGreater(r.plots.length, 0);
-  for (const p of r.plots) {
-    assert(/^[a-z0-9_]+\.svg$/.test(p.file), p.file);
-    assert(p.svg.startsWith("<svg") && p.svg.endsWith("</svg>"), p.file);
-    assert(!p.svg.includes("NaN"), `${p.file} has NaN coordinates`);
-  }
-}
+const QUICK = { quick: true, seed: 1 };
 
 Deno.test("claim theorem3 (quick): Eq. 12 holds with measured constants; verdict as established", async () => {
   const r = await theorem3.run(QUICK);
-  check(r, "theorem3");
-  assertEquals(r.expected, EXPECTED3);
+  checkClaim(r, "theorem3", EXPECTED3);
   assertEquals(r.numbers.assumption3Held, true);
   assertGreater(r.numbers.minSlack as number, 1);
 });
 
 Deno.test("claim theorem4 (quick): Eq. 25 holds for HT masks only; paper/reference scales biased", async () => {
   const r = await theorem4.run(QUICK);
-  check(r, "theorem4");
-  assertEquals(r.expected, EXPECTED4);
+  checkClaim(r, "theorem4", EXPECTED4);
   assertEquals(r.numbers.htBoundHeld, true);
   assertGreater(r.numbers.paperGain as number, 2);
   assertGreater(r.numbers.referenceGain as number, 1.5);
@@ -44,7 +28,6 @@ Deno.test("claim theorem4 (quick): Eq. 25 holds for HT masks only; paper/referen
 
 Deno.test("claim rates (quick): O(1/sqrt T) slopes; verdict as established", async () => {
   const r = await rates.run(QUICK);
-  check(r, "rates");
-  assertEquals(r.expected, EXPECTED_RATES);
+  checkClaim(r, "rates", EXPECTED_RATES);
   assert((r.numbers.worstSlopeLastDecade as number) < -0.4);
 });
