@@ -9,17 +9,22 @@
  *
  * Run `deno task bench --help` for the options.
  */
-import { initBackend } from "../src/backend/select.ts";
-import { type Dataset, flattenModality } from "../src/data/dataset.ts";
+import { type BackendInfo, initBackend } from "../src/backend/select.ts";
+import { type DatasetConfig, modelFromConfig, readConfig } from "./config.ts";
+import { type Dataset, flattenModality, limitSplit } from "../src/data/dataset.ts";
+import { DISK_DATASETS, loadDiskDataset } from "../src/data/datasets.ts";
+import { measurePipeline, type SampleReader, WorkerPool } from "../src/data/loaders.ts";
 import { loadNpyDataset } from "../src/data/npy.ts";
 import { DEFAULT_SYNTHETIC, generateSynthetic } from "../src/data/synthetic.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../src/io/atomic.ts";
 import { buildModel, type ModelSpec } from "../src/models/build.ts";
 import {
   aggregate,
+  attachPaper,
   type DivergedRun,
   historyPlots,
   markdownTable,
+  type PaperFigures,
   textTable,
 } from "../src/report/runs.ts";
 import { METHOD_NAMES, type MethodName, type MethodOptions } from "../src/train/methods.ts";
@@ -33,7 +38,16 @@ import {
 const HELP = `deno task bench [options]
   --quick               a short run (1 seed, fewer epochs and samples): under 2 minutes on 2 cores
   --dataset NAME        synthetic (default, embedded, offline) | npy (generic layout, needs --data)
-  --data DIR            dataset folder
+                        | cremad | kinetics-sounds | sarcasm | twitter15 | nvgesture (need --data;
+                        settings from benchmarks/configs/<name>.json: the paper's Appendix C)
+  --data DIR            dataset folder (layouts: README "Real datasets")
+  --config FILE         a dataset config (default benchmarks/configs/<dataset>.json)
+  --smoke               apply the config's "smoke" block (tiny inputs and model, 1 epoch): checks
+                        that a dataset runs end to end, e.g. on fixtures/data/<name>
+  --limit N             keep only the first N samples of each split
+  --workers N           decode workers for datasets read from disk (default: cores - 1, at least 1;
+                        0 decodes on the main thread)
+  --vocab FILE          sarcasm/twitter15: bert-base-uncased vocab.txt (default DATA/vocab.txt)
   --methods LIST        comma list of: ${METHOD_NAMES.join(", ")}; a variant after a colon, e.g.
                         amss+:horvitz-thompson, amss+:paper, amss+:reference (default scale),
                         unimodal:audio (unimodal alone = one run per modality)
@@ -157,25 +171,59 @@ function modelFor(ds: Dataset): ModelSpec {
   };
 }
 
-async function readSummaries(
-  dirs: string[],
-): Promise<{ runs: RunSummary[]; diverged: DivergedRun[] }> {
+/** Where the run happened: OS, CPU count and the backend (with its adapter on webgpu). */
+function deviceInfo(backend: BackendInfo): Record<string, unknown> {
+  return {
+    os: `${Deno.build.os} ${Deno.build.arch}`,
+    cpus: navigator.hardwareConcurrency,
+    backend: backend.name,
+    adapter: backend.adapter ?? null,
+    threads: backend.threads ?? null,
+    deno: Deno.version.deno,
+  };
+}
+
+interface Summaries {
+  runs: RunSummary[];
+  diverged: DivergedRun[];
+  /** Method tag of each run label (the run folder's parent name: joint, amss+-reference, ...). */
+  tags: Map<string, string>;
+  /** The paper's rows from the first bench.json that has a config with them. */
+  paper: { source: string; rows: Record<string, PaperFigures> } | null;
+}
+
+async function readSummaries(dirs: string[]): Promise<Summaries> {
   const runs: RunSummary[] = [];
   const diverged: DivergedRun[] = [];
+  const tags = new Map<string, string>();
+  let paper: Summaries["paper"] = null;
+  const tagOf = (p: string) => p.split("/").slice(-3, -2)[0].replace(/-tau[0-9.]+$/, "");
   async function walk(d: string) {
     for await (const e of Deno.readDir(d)) {
       const p = `${d}/${e.name}`;
       if (e.isDirectory) await walk(p);
-      else if (e.name === "summary.json") {
+      else if (e.name === "bench.json" && !paper) {
+        paper = JSON.parse(await Deno.readTextFile(p)).config?.paper ?? null;
+      } else if (e.name === "summary.json") {
         const s = JSON.parse(await Deno.readTextFile(p));
-        if (s.history) runs.push(s);
+        if (s.history) {
+          runs.push(s);
+          tags.set(s.label, tagOf(p));
+        }
       } else if (e.name === "diverged.json") {
         const s = JSON.parse(await Deno.readTextFile(p));
         diverged.push({ label: s.label, seed: s.seed, message: s.message });
       }
     }
   }
-  for (const d of dirs) await walk(d);
+  for (const d of dirs) {
+    try {
+      await walk(d);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) fail(`run folder not found: ${d}`);
+      throw e;
+    }
+  }
   // table order: baselines first, then the rebalancing methods, AMSS family last
   const order = [
     "unimodal",
@@ -192,15 +240,16 @@ async function readSummaries(
   runs.sort((a, b) =>
     rank(a.method, a.label).localeCompare(rank(b.method, b.label)) || a.seed - b.seed
   );
-  return { runs, diverged };
+  return { runs, diverged, tags, paper };
 }
 
 async function writeReport(
   dir: string,
-  { runs, diverged }: { runs: RunSummary[]; diverged: DivergedRun[] },
+  { runs, diverged, tags, paper }: Summaries,
   header: string,
 ): Promise<string> {
-  const rows = aggregate(runs, diverged);
+  let rows = aggregate(runs, diverged);
+  if (paper) rows = attachPaper(rows, paper.rows, (label) => tags.get(label));
   const plots = historyPlots(runs);
   for (const p of plots) await writeFileAtomic(`${dir}/${p.file}`, p.svg);
   const md = [
@@ -211,6 +260,7 @@ async function writeReport(
     "Test metrics of the validation-selected epoch, mean ± sd over seeds; branch accuracy = the",
     "modality's uni-modal prediction inside the model (paper Sec. 3.2.1); mean rho: applied by the",
     "AMSS family, logged (what Eq. 4 would give) for the others.",
+    ...(paper ? [`Paper columns: ${paper.source}.`] : []),
     "",
     markdownTable(rows),
     ...(diverged.length
@@ -275,6 +325,9 @@ async function main(argv: string[]) {
 
   const datasetName = str("dataset") ?? "synthetic";
   let ds: Dataset;
+  let config: DatasetConfig | null = null;
+  let reader: SampleReader | undefined;
+  let pool: WorkerPool | null = null;
   if (datasetName === "synthetic") {
     ds = generateSynthetic(
       quick ? { ...DEFAULT_SYNTHETIC, nTrain: 1200, nVal: 300, nTest: 600 } : DEFAULT_SYNTHETIC,
@@ -282,9 +335,37 @@ async function main(argv: string[]) {
   } else if (datasetName === "npy") {
     const dir = str("data") ?? fail("--dataset npy needs --data DIR");
     ds = await loadNpyDataset(dir);
-  } else {fail(
-      `--dataset must be synthetic or npy (real datasets arrive with their loaders), got ${datasetName}`,
-    );}
+  } else if ((DISK_DATASETS as readonly string[]).includes(datasetName)) {
+    const dir = str("data") ?? fail(`--dataset ${datasetName} needs --data DIR`);
+    config = await readConfig(
+      str("config") ?? new URL(`./configs/${datasetName}.json`, import.meta.url).pathname,
+      a.smoke === true,
+    );
+    ds = await loadDiskDataset(datasetName, dir, {
+      ...config.loader,
+      ...(str("vocab") ? { vocab: str("vocab") } : {}),
+      log: (l: string) => console.log(l),
+    });
+    const workers = num("workers", Math.max(1, (navigator.hardwareConcurrency ?? 2) - 1));
+    if (workers > 0) {
+      pool = new WorkerPool(workers);
+      reader = pool;
+    }
+  } else {
+    fail(
+      `--dataset must be synthetic, npy or one of ${DISK_DATASETS.join(", ")}, got ${datasetName}`,
+    );
+  }
+  const limit = str("limit") !== undefined ? num("limit", 0) : config?.limit;
+  if (limit !== undefined) {
+    if (!Number.isInteger(limit) || limit < 1) fail(`--limit must be a positive integer`);
+    ds = {
+      ...ds,
+      train: limitSplit(ds.train, limit, ds.modalities),
+      val: limitSplit(ds.val, limit, ds.modalities),
+      test: limitSplit(ds.test, limit, ds.modalities),
+    };
+  }
   const modelKind = str("model") ?? (datasetName === "synthetic" ? "mlp" : "resnet");
   if (modelKind !== "mlp" && modelKind !== "resnet") {
     fail(`--model must be mlp or resnet, got ${modelKind}`);
@@ -300,20 +381,18 @@ async function main(argv: string[]) {
   if (seeds.some((s) => !Number.isInteger(s))) {
     fail(`--seeds must be N or a comma list of integers`);
   }
-  const taus = (str("tau") ?? "0.25").split(",").map(Number);
+  const taus = (str("tau") ?? String(config?.tau ?? 0.25)).split(",").map(Number);
   if (taus.some((t) => !(t > 0))) fail("--tau values must be > 0");
   const methods = expandMethods(
-    str("methods") ?? "unimodal,joint,ogm-ge,amss,amss+:reference,amss+:horvitz-thompson",
+    str("methods") ?? config?.methods ??
+      "unimodal,joint,ogm-ge,amss,amss+:reference,amss+:horvitz-thompson",
     ds.modalities.map((m) => m.name),
   );
-  const epochs = num("epochs", quick ? 6 : 15);
-  const batchSize = num("batch-size", 32);
-  const optimizer: OptimizerConfig = {
-    kind: "sgd",
-    lr: num("lr", 0.01),
-    momentum: 0.9,
-    weightDecay: 1e-4,
-  };
+  const epochs = num("epochs", config?.epochs ?? (quick ? 6 : 15));
+  const batchSize = num("batch-size", config?.batchSize ?? 32);
+  const optimizer: OptimizerConfig = config
+    ? { ...config.optimizer, lr: num("lr", config.optimizer.lr) }
+    : { kind: "sgd", lr: num("lr", 0.01), momentum: 0.9, weightDecay: 1e-4 };
   const out = str("out") ??
     `runs/bench-${new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19)}`;
   const shard = str("shard");
@@ -326,7 +405,7 @@ async function main(argv: string[]) {
     [shardI, shardN] = [Number(m[1]), Number(m[2])];
   }
   const sigMode = (str("significance") ?? "paper") as "paper" | "reference";
-  const units = (str("units") ?? (modelKind === "mlp" ? "neuron" : "paper")) as
+  const units = (str("units") ?? config?.units ?? (modelKind === "mlp" ? "neuron" : "paper")) as
     | "paper"
     | "reference"
     | "neuron";
@@ -363,7 +442,23 @@ async function main(argv: string[]) {
   }
   const mine = grid.filter((_, i) => i % shardN === shardI);
   await Deno.mkdir(out, { recursive: true });
-  const spec = modelFor(ds);
+  const spec = config ? modelFromConfig(ds, config) : modelFor(ds);
+  let pipeline: { samplesPerSecond: number; samples: number; seconds: number } | null = null;
+  if (config) {
+    // the input pipeline alone (decode + augment + batch), as training reads it
+    pipeline = await measurePipeline(ds.train, ds.modalities, batchSize, {
+      reader,
+      augmentSeed: 1,
+      maxBatches: 4,
+    });
+    console.log(
+      `input pipeline: ${
+        pipeline.samplesPerSecond.toFixed(1)
+      } samples/s (${pipeline.samples} samples in ${pipeline.seconds.toFixed(2)} s, ${
+        pool ? `${pool.size} decode worker(s)` : "main thread"
+      }, no training)`,
+    );
+  }
   await writeJsonAtomic(`${out}/bench.json`, {
     argv,
     dataset: { name: ds.name, meta: ds.meta },
@@ -374,6 +469,8 @@ async function main(argv: string[]) {
     optimizer,
     grid: grid.map(({ dir, ...g }) => ({ ...g, dir })),
     shard: `${shardI}/${shardN}`,
+    config,
+    pipeline,
   });
   console.log(
     `${ds.name}: ${ds.train.n}/${ds.val.n}/${ds.test.n} samples, modalities ${
@@ -408,7 +505,8 @@ async function main(argv: string[]) {
         resume: true,
         logTau: g.tau,
         progress: (str("progress") ?? "auto") as "auto",
-        meta: { backend },
+        meta: { backend, device: deviceInfo(backend), datasetMeta: ds.meta },
+        reader,
       });
     } catch (e) {
       if (!(e instanceof TrainingDivergedError)) throw e;
@@ -417,6 +515,7 @@ async function main(argv: string[]) {
       );
     }
   }
+  pool?.close();
   const runs = await readSummaries([out]);
   const text = await writeReport(
     out,

@@ -9,8 +9,11 @@ import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../rng.ts";
 import { AmssArgumentError, requireInRange, requireInt } from "../validate.ts";
 
-/** How a modality's samples are shaped: `image` [H, W, C], `frames` [T, H, W, C], `vector` [D], `sequence` [L, D]. */
-export type ModalityKind = "image" | "frames" | "vector" | "sequence";
+/**
+ * How a modality's samples are shaped: `image` [H, W, C], `frames` [T, H, W, C], `vector` [D],
+ * `sequence` [L, D], `tokens` [L] (integer token ids stored as floats).
+ */
+export type ModalityKind = "image" | "frames" | "vector" | "sequence" | "tokens";
 
 /** One modality of a dataset. */
 export interface ModalitySpec {
@@ -20,21 +23,50 @@ export interface ModalitySpec {
   shape: number[];
 }
 
-/** One split: `n` samples. `inputs[m]` has n * prod(shape) floats, sample-major. */
+/** One split held in memory: `n` samples. `inputs[m]` has n * prod(shape) floats, sample-major. */
 export interface Split {
   n: number;
   labels: Int32Array;
   inputs: Record<string, Float32Array>;
 }
 
-/** A dataset with train/val/test splits. */
-export interface Dataset {
+/**
+ * One split read from disk sample by sample (real datasets: decode, then augment when training).
+ * It is plain data (loader name, items, options) so that a worker can rebuild it: `loader` names an
+ * entry of the sample-loader registry (./loaders.ts), which turns `items[i]` into one sample.
+ */
+export interface LazySplit {
+  n: number;
+  labels: Int32Array;
+  /** Registry name of the sample loader. */
+  loader: string;
+  /** One JSON-able descriptor per sample (file paths, frame lists, ...). */
+  items: unknown[];
+  /** Loader options shared by all samples (sizes, normalisation, train/test transform). */
+  options: Record<string, unknown>;
+  /**
+   * Per-modality sample shapes that differ from the dataset's (frame count at evaluation, e.g.
+   * NVGesture tests on all 80 frames of the clips it trains on 64 of).
+   */
+  shapes?: Record<string, number[]>;
+}
+
+/** A split of either kind. */
+export type AnySplit = Split | LazySplit;
+
+/** True for a split read from disk per sample. */
+export function isLazy(split: AnySplit): split is LazySplit {
+  return (split as LazySplit).loader !== undefined;
+}
+
+/** A dataset with train/val/test splits (in memory: `Dataset<Split>`; read from disk: lazy). */
+export interface Dataset<S extends AnySplit = AnySplit> {
   name: string;
   modalities: ModalitySpec[];
   classes: string[];
-  train: Split;
-  val: Split;
-  test: Split;
+  train: S;
+  val: S;
+  test: S;
   /** Where val came from: a split of its own, or a seeded hold-out of train. */
   valSource: "split" | "held-out";
   /** Free-form description of how the data was made (generator config, source folder). */
@@ -54,7 +86,7 @@ const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 /** Checks a split against the modality specs; errors name the split, modality and what is wrong. */
 export function validateSplit(
   name: string,
-  split: Split,
+  split: AnySplit,
   modalities: readonly ModalitySpec[],
   numClasses: number,
 ): void {
@@ -71,6 +103,14 @@ export function validateSplit(
         `${name}.labels[${i}] = ${y} is not a class id in [0, ${numClasses})`,
       );
     }
+  }
+  if (isLazy(split)) {
+    if (split.items.length !== split.n) {
+      throw new AmssArgumentError(
+        `${name} lists ${split.items.length} samples, expected n = ${split.n}`,
+      );
+    }
+    return;
   }
   for (const m of modalities) {
     const data = split.inputs[m.name];
@@ -106,16 +146,42 @@ export function subset(
   return { n, labels: Int32Array.from(idx, (i) => split.labels[i]), inputs };
 }
 
+/** Picks samples `idx` of a split of either kind (lazy splits share their items and options). */
+export function subsetAny<S extends AnySplit>(
+  split: S,
+  idx: ArrayLike<number>,
+  modalities: readonly ModalitySpec[],
+): S {
+  if (!isLazy(split)) return subset(split, idx, modalities) as S;
+  return {
+    ...split,
+    n: idx.length,
+    labels: Int32Array.from(idx, (i) => split.labels[i]),
+    items: Array.from(idx, (i) => split.items[i]),
+  };
+}
+
+/** The first `limit` samples of a split (smoke runs: `--limit`); the split itself when shorter. */
+export function limitSplit<S extends AnySplit>(
+  split: S,
+  limit: number,
+  modalities: readonly ModalitySpec[],
+): S {
+  requireInt("limit", limit, 1);
+  if (split.n <= limit) return split;
+  return subsetAny(split, Int32Array.from({ length: limit }, (_, i) => i), modalities);
+}
+
 /**
  * Holds out a seeded, stratified `fraction` of `train` as validation (used when a dataset has no val
  * split: model selection must never look at test). Returns the remaining train and the val split.
  */
-export function holdOut(
-  train: Split,
+export function holdOut<S extends AnySplit>(
+  train: S,
   fraction: number,
   seed: number,
   modalities: readonly ModalitySpec[],
-): { train: Split; val: Split } {
+): { train: S; val: S } {
   requireInRange("fraction", fraction, 0, 1, true);
   const rng = new Rng(seed);
   const byClass = new Map<number, number[]>();
@@ -126,15 +192,30 @@ export function holdOut(
   }
   const val: number[] = [];
   const rest: number[] = [];
-  for (const [, list] of [...byClass.entries()].sort((a, b) => a[0] - b[0])) {
-    rng.shuffle(list);
-    const k = Math.round(list.length * fraction);
-    val.push(...list.slice(0, k));
-    rest.push(...list.slice(k));
+  const classes = [...byClass.entries()].sort((a, b) => a[0] - b[0]);
+  // per-class quotas by the largest-remainder rule, so that the total is round(n * fraction) (at
+  // least 1 when train has 2 samples or more) also when every class is small
+  const total = train.n >= 2 ? Math.max(1, Math.round(train.n * fraction)) : 0;
+  const exact = classes.map(([, l]) => l.length * fraction);
+  const quota = exact.map(Math.floor);
+  const order = exact.map((x, i) => [x - Math.floor(x), i]).sort((a, b) =>
+    b[0] - a[0] || a[1] - b[1]
+  );
+  for (let j = 0, left = total - quota.reduce((a, b) => a + b, 0); left > 0; j++) {
+    const i = order[j % order.length][1];
+    if (quota[i] < classes[i][1].length - 1 || classes.length === 1) {
+      quota[i]++;
+      left--;
+    } else if (j > 4 * order.length) break;
   }
+  classes.forEach(([, list], c) => {
+    rng.shuffle(list);
+    val.push(...list.slice(0, quota[c]));
+    rest.push(...list.slice(quota[c]));
+  });
   val.sort((a, b) => a - b);
   rest.sort((a, b) => a - b);
-  return { train: subset(train, rest, modalities), val: subset(train, val, modalities) };
+  return { train: subsetAny(train, rest, modalities), val: subsetAny(train, val, modalities) };
 }
 
 /**
@@ -172,7 +253,7 @@ export function disposeBatch(b: Batch): void {
  * Views an image-like modality as a vector `[prod(shape)]` (the stored values are already flat, so
  * nothing is copied): lets MLP encoders take small images.
  */
-export function flattenModality(ds: Dataset, name: string): Dataset {
+export function flattenModality<S extends AnySplit>(ds: Dataset<S>, name: string): Dataset<S> {
   const i = ds.modalities.findIndex((m) => m.name === name);
   if (i < 0) {
     throw new AmssArgumentError(

@@ -178,7 +178,7 @@ async function readSplit(
 export async function loadNpyDataset(
   dir: string,
   opts: { valFraction?: number; seed?: number } = {},
-): Promise<Dataset> {
+): Promise<Dataset<Split>> {
   const metaPath = `${dir}/meta.json`;
   let meta: { name?: unknown; modalities?: unknown; classes?: unknown };
   try {
@@ -214,7 +214,7 @@ export async function loadNpyDataset(
     trainSplit = held.train;
     val = held.val;
   }
-  const ds: Dataset = {
+  const ds: Dataset<Split> = {
     name: typeof meta.name === "string" ? meta.name : dir,
     modalities: train.specs,
     classes: classes.map(String),

@@ -133,7 +133,7 @@ function validate(cfg: SyntheticConfig): void {
 }
 
 /** Generates the dataset described by `cfg` (deterministic in `cfg.seed`). */
-export function generateSynthetic(cfg: SyntheticConfig = DEFAULT_SYNTHETIC): Dataset {
+export function generateSynthetic(cfg: SyntheticConfig = DEFAULT_SYNTHETIC): Dataset<Split> {
   validate(cfg);
   const rng = new Rng(cfg.seed);
   const protos = cfg.modalities.map((m) => {

@@ -66,7 +66,10 @@ export class ModelSpecError extends AmssArgumentError {
   }
 }
 
-const ENCODER_OPTIONS: Record<EncoderKind, Record<string, "int" | "ints" | "number" | "bool">> = {
+const ENCODER_OPTIONS: Record<
+  EncoderKind,
+  Record<string, "int" | "ints" | "number" | "bool">
+> = {
   resnet18: { widths: "ints", bnEps: "number", bnMomentum: "number" },
   mlp: { hidden: "ints" },
   transformer: {
@@ -77,16 +80,24 @@ const ENCODER_OPTIONS: Record<EncoderKind, Record<string, "int" | "ints" | "numb
     ffDim: "int",
     lnEps: "number",
     positional: "bool",
+    vocabSize: "int",
+    padId: "int",
   },
 };
 
 const INPUT_RANKS: Record<EncoderKind, { ranks: number[]; doc: string }> = {
   resnet18: { ranks: [3, 4], doc: "[H, W, C] or [T, H, W, C]" },
   mlp: { ranks: [1], doc: "[D]" },
-  transformer: { ranks: [2], doc: "[L, D]" },
+  transformer: {
+    ranks: [1, 2],
+    doc: "[L, D], or [L] token ids with options.vocabSize",
+  },
 };
 
-const FUSION_FIELDS: Record<FusionKind, Record<string, readonly string[] | "string" | "number">> = {
+const FUSION_FIELDS: Record<
+  FusionKind,
+  Record<string, readonly string[] | "string" | "number">
+> = {
   concat: { unimodalBias: ["full", "half", "1/K"] },
   film: {
     unimodalBias: ["full", "half", "1/K"],
@@ -103,10 +114,16 @@ const isPosInt = (v: unknown): v is number => Number.isInteger(v) && (v as numbe
 const isObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === "object" && !Array.isArray(v);
 
-function checkOptions(where: string, kind: EncoderKind, options: unknown): void {
+function checkOptions(
+  where: string,
+  kind: EncoderKind,
+  options: unknown,
+): void {
   if (options === undefined) return;
   if (!isObject(options)) {
-    throw new ModelSpecError(`${where} must be an object, got ${json(options)}`);
+    throw new ModelSpecError(
+      `${where} must be an object, got ${json(options)}`,
+    );
   }
   const allowed = ENCODER_OPTIONS[kind];
   for (const [key, value] of Object.entries(options)) {
@@ -120,22 +137,38 @@ function checkOptions(where: string, kind: EncoderKind, options: unknown): void 
     const bad = (what: string) =>
       new ModelSpecError(`${field} must be ${what}, got ${json(value)}`);
     if (type === "int" && !isPosInt(value)) throw bad("a positive integer");
-    if (type === "number" && !(typeof value === "number" && Number.isFinite(value) && value > 0)) {
+    if (
+      type === "number" &&
+      !(typeof value === "number" && Number.isFinite(value) && value > 0)
+    ) {
       throw bad("a finite number > 0");
     }
-    if (type === "bool" && typeof value !== "boolean") throw bad("true or false");
-    if (type === "ints" && !(Array.isArray(value) && value.length > 0 && value.every(isPosInt))) {
+    if (type === "bool" && typeof value !== "boolean") {
+      throw bad("true or false");
+    }
+    if (
+      type === "ints" &&
+      !(Array.isArray(value) && value.length > 0 && value.every(isPosInt))
+    ) {
       throw bad("a non-empty array of positive integers");
     }
   }
   const o = options as Record<string, unknown>;
-  if (kind === "resnet18" && o.widths !== undefined && (o.widths as number[]).length !== 4) {
+  if (
+    kind === "resnet18" && o.widths !== undefined &&
+    (o.widths as number[]).length !== 4
+  ) {
     throw new ModelSpecError(
       `${where}.widths must have 4 entries (layer1..layer4), got ${json(o.widths)}`,
     );
   }
-  if (kind === "resnet18" && o.bnMomentum !== undefined && (o.bnMomentum as number) > 1) {
-    throw new ModelSpecError(`${where}.bnMomentum must be in (0, 1], got ${json(o.bnMomentum)}`);
+  if (
+    kind === "resnet18" && o.bnMomentum !== undefined &&
+    (o.bnMomentum as number) > 1
+  ) {
+    throw new ModelSpecError(
+      `${where}.bnMomentum must be in (0, 1], got ${json(o.bnMomentum)}`,
+    );
   }
   if (kind === "transformer" && o.headDim === undefined) {
     const d = (o.dModel as number | undefined) ?? 64;
@@ -150,7 +183,9 @@ function checkOptions(where: string, kind: EncoderKind, options: unknown): void 
 
 function checkModality(m: unknown, i: number, seen: Set<string>): ModalitySpec {
   const where = `spec.modalities[${i}]`;
-  if (!isObject(m)) throw new ModelSpecError(`${where} must be an object, got ${json(m)}`);
+  if (!isObject(m)) {
+    throw new ModelSpecError(`${where} must be an object, got ${json(m)}`);
+  }
   for (const key of Object.keys(m)) {
     if (!["name", "kind", "input", "options"].includes(key)) {
       throw new ModelSpecError(
@@ -170,7 +205,9 @@ function checkModality(m: unknown, i: number, seen: Set<string>): ModalitySpec {
       `${where}.name must not be "fusion" (reserved for shared fusion parameters)`,
     );
   }
-  if (seen.has(m.name)) throw new ModelSpecError(`${where}.name ${json(m.name)} is used twice`);
+  if (seen.has(m.name)) {
+    throw new ModelSpecError(`${where}.name ${json(m.name)} is used twice`);
+  }
   seen.add(m.name);
   if (typeof m.kind !== "string" || !(m.kind in INPUT_RANKS)) {
     throw new ModelSpecError(
@@ -179,7 +216,10 @@ function checkModality(m: unknown, i: number, seen: Set<string>): ModalitySpec {
   }
   const kind = m.kind as EncoderKind;
   const { ranks, doc } = INPUT_RANKS[kind];
-  if (!Array.isArray(m.input) || !m.input.every(isPosInt) || !ranks.includes(m.input.length)) {
+  if (
+    !Array.isArray(m.input) || !m.input.every(isPosInt) ||
+    !ranks.includes(m.input.length)
+  ) {
     throw new ModelSpecError(
       `${where}.input must be ${doc} of positive integers for kind ${json(kind)}, got ${
         json(m.input)
@@ -193,7 +233,9 @@ function checkModality(m: unknown, i: number, seen: Set<string>): ModalitySpec {
 function checkFusion(fusion: unknown, names: string[]): FusionSpec {
   const spec: unknown = typeof fusion === "string" ? { kind: fusion } : fusion;
   if (!isObject(spec)) {
-    throw new ModelSpecError(`spec.fusion must be a fusion kind or an object, got ${json(fusion)}`);
+    throw new ModelSpecError(
+      `spec.fusion must be a fusion kind or an object, got ${json(fusion)}`,
+    );
   }
   const kind = spec.kind === "affine" ? "film" : spec.kind;
   if (typeof kind !== "string" || !(kind in FUSION_FIELDS)) {
@@ -221,8 +263,13 @@ function checkFusion(fusion: unknown, names: string[]): FusionSpec {
         `${field} must be one of ${type.map(json).join(", ")}, got ${json(value)}`,
       );
     }
-    if (type === "number" && !(typeof value === "number" && Number.isFinite(value))) {
-      throw new ModelSpecError(`${field} must be a finite number, got ${json(value)}`);
+    if (
+      type === "number" &&
+      !(typeof value === "number" && Number.isFinite(value))
+    ) {
+      throw new ModelSpecError(
+        `${field} must be a finite number, got ${json(value)}`,
+      );
     }
     if (type === "string" && !names.includes(value as string)) {
       throw new ModelSpecError(
@@ -240,7 +287,9 @@ function checkFusion(fusion: unknown, names: string[]): FusionSpec {
 
 /** Builds a {@link Model} from a plain JSON spec; throws {@link ModelSpecError} naming the bad field. */
 export function buildModel(spec: ModelSpec): Model {
-  if (!isObject(spec)) throw new ModelSpecError(`spec must be an object, got ${json(spec)}`);
+  if (!isObject(spec)) {
+    throw new ModelSpecError(`spec must be an object, got ${json(spec)}`);
+  }
   for (const key of Object.keys(spec)) {
     if (!["modalities", "fusion", "numClasses"].includes(key)) {
       throw new ModelSpecError(
@@ -268,7 +317,11 @@ export function buildModel(spec: ModelSpec): Model {
       case "mlp":
         return mlpEncoder(m.name, m.input, m.options as MlpOptions);
       case "transformer":
-        return transformerEncoder(m.name, m.input, m.options as TransformerOptions);
+        return transformerEncoder(
+          m.name,
+          m.input,
+          m.options as TransformerOptions,
+        );
     }
   });
   return createModel(

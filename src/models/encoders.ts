@@ -43,20 +43,34 @@ export interface Encoder {
   /** Declares every parameter and state variable. */
   declare(sink: ParamSink): void;
   /** Features `[B, dim]` of a batch `[B, ...inputShape]`. Call inside `tf.tidy`/`tf.variableGrads`. */
-  forward(params: Params, state: State, x: tf.Tensor, opts: ForwardOptions): tf.Tensor2D;
+  forward(
+    params: Params,
+    state: State,
+    x: tf.Tensor,
+    opts: ForwardOptions,
+  ): tf.Tensor2D;
   /**
    * How AMSS splits parameter `local` (the name without the `<modality>/` prefix) into units,
    * or null to leave it unmasked.
    */
-  unitRule(local: string, shape: readonly number[], kind: UnitRulesKind): UnitRule | null;
+  unitRule(
+    local: string,
+    shape: readonly number[],
+    kind: UnitRulesKind,
+  ): UnitRule | null;
 }
 
 function checkInput(enc: Encoder, x: tf.Tensor): void {
   const want = enc.inputShape;
   if (x.dtype !== "float32") {
-    throw new AmssArgumentError(`inputs.${enc.modality}: expected float32, got ${x.dtype}`);
+    throw new AmssArgumentError(
+      `inputs.${enc.modality}: expected float32, got ${x.dtype}`,
+    );
   }
-  const ok = x.rank === want.length + 1 && want.every((d, i) => x.shape[i + 1] === d);
+  // a frame sequence [T, H, W, C] may have any T >= 1 (features are pooled over time)
+  const anyT = enc.kind === "resnet18" && want.length === 4;
+  const ok = x.rank === want.length + 1 &&
+    want.every((d, i) => x.shape[i + 1] === d || (anyT && i === 0 && (x.shape[1] ?? 0) >= 1));
   if (!ok) {
     throw new AmssArgumentError(
       `inputs.${enc.modality}: expected shape [B, ${want.join(", ")}], got [${x.shape.join(", ")}]`,
@@ -100,12 +114,17 @@ export function resnet18Encoder(
   options: ResNet18Options = {},
 ): Encoder {
   const widths = options.widths ?? [...RESNET18_WIDTHS];
-  if (widths.length !== 4 || !widths.every((w) => Number.isInteger(w) && w >= 1)) {
+  if (
+    widths.length !== 4 || !widths.every((w) => Number.isInteger(w) && w >= 1)
+  ) {
     throw new AmssArgumentError(
       `resnet18 ${modality}: widths must be 4 positive integers, got [${widths.join(", ")}]`,
     );
   }
-  const bn: BatchNormConfig = { eps: options.bnEps ?? 1e-5, momentum: options.bnMomentum ?? 0.1 };
+  const bn: BatchNormConfig = {
+    eps: options.bnEps ?? 1e-5,
+    momentum: options.bnMomentum ?? 0.1,
+  };
   if (inputShape.length !== 3 && inputShape.length !== 4) {
     throw new AmssArgumentError(
       `resnet18 ${modality}: input shape must be [H, W, C] or [T, H, W, C], got [${
@@ -160,17 +179,24 @@ export function resnet18Encoder(
         );
       const norm = (t: tf.Tensor, name: string) => batchNorm(t, params, state, p(name), opts, bn);
       const [B] = x.shape;
-      const frames = inputShape.length === 4 ? inputShape[0] : 1;
+      // frames: T may differ from inputShape[0] (e.g. NVGesture evaluates all 80 frames of a clip
+      // it trains on 64 of); every frame is encoded alone and the features are averaged over T
+      const frames = inputShape.length === 4 ? x.shape[1] ?? 1 : 1;
       let h: tf.Tensor = inputShape.length === 3
         ? x
         : x.reshape([B * frames, ...inputShape.slice(1)]);
       h = tf.relu(norm(conv(h, "stem/conv", 2, 3), "stem/bn"));
       h = tf.maxPool(h as tf.Tensor4D, 3, 2, 1);
       for (const blk of blocks) {
-        let out = tf.relu(norm(conv(h, `${blk.name}/conv1`, blk.stride, 1), `${blk.name}/bn1`));
+        let out = tf.relu(
+          norm(conv(h, `${blk.name}/conv1`, blk.stride, 1), `${blk.name}/bn1`),
+        );
         out = norm(conv(out, `${blk.name}/conv2`, 1, 1), `${blk.name}/bn2`);
         const shortcut = hasDownsample(blk)
-          ? norm(conv(h, `${blk.name}/downsample/conv`, blk.stride, 0), `${blk.name}/downsample/bn`)
+          ? norm(
+            conv(h, `${blk.name}/downsample/conv`, blk.stride, 0),
+            `${blk.name}/downsample/bn`,
+          )
           : h;
         h = tf.relu(tf.add(out, shortcut));
       }
@@ -219,8 +245,14 @@ export function mlpEncoder(
     declare(sink) {
       let din = inputShape[0];
       hidden.forEach((h, i) => {
-        sink.param(`${modality}/mlp/${i}/kernel`, [din, h], { kind: "he", mode: "fan_in" });
-        sink.param(`${modality}/mlp/${i}/bias`, [h], { kind: "constant", value: 0 });
+        sink.param(`${modality}/mlp/${i}/kernel`, [din, h], {
+          kind: "he",
+          mode: "fan_in",
+        });
+        sink.param(`${modality}/mlp/${i}/bias`, [h], {
+          kind: "constant",
+          value: 0,
+        });
         din = h;
       });
     },
@@ -262,6 +294,37 @@ export interface TransformerOptions {
   lnEps?: number;
   /** Learned positional embedding `[L, d]`. Default true. */
   positional?: boolean;
+  /**
+   * Token input: the input is `[L]` integer ids (stored as floats) embedded by a learned table
+   * `[vocabSize, d]` instead of a projection of `[L, D]` features. Tokens equal to `padId` are
+   * masked out of attention (as keys) and of the mean pool.
+   */
+  vocabSize?: number;
+  /** Padding id of token inputs. Default 0 ([PAD] in BERT's vocabulary). */
+  padId?: number;
+}
+
+/**
+ * Embedding lookup `table[ids]` whose gradient is a scatter-add of the output gradient into the
+ * table's rows (tfjs's own gather gradient needs UnsortedSegmentSum, which the wasm backend lacks;
+ * ScatterNd sums duplicate indices, which is the gradient of a lookup).
+ */
+function embedLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  // ids go in as a second input (saved for the backward pass, so the tape keeps them alive); their
+  // gradient is zero
+  const f = tf.customGrad((t, i, save) => {
+    const tt = t as tf.Tensor2D;
+    const ii = i as tf.Tensor1D;
+    (save as tf.GradSaveFunc)([ii]);
+    return {
+      value: tf.gather(tt, ii),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const idx = saved[0].reshape([saved[0].shape[0], 1]);
+        return [tf.scatterND(idx, dy, tt.shape), tf.zerosLike(saved[0])];
+      },
+    };
+  });
+  return f(table, ids) as tf.Tensor2D;
 }
 
 /**
@@ -293,12 +356,22 @@ export function transformerEncoder(
   const ff = options.ffDim ?? 4 * d;
   const eps = options.lnEps ?? 1e-5;
   const positional = options.positional ?? true;
-  if (inputShape.length !== 2) {
+  const vocab = options.vocabSize;
+  const padId = options.padId ?? 0;
+  if (vocab !== undefined && (!Number.isInteger(vocab) || vocab < 2)) {
     throw new AmssArgumentError(
-      `transformer ${modality}: input shape must be [L, D], got [${inputShape.join(", ")}]`,
+      `transformer ${modality}: vocabSize must be an integer >= 2`,
     );
   }
-  const [L, D] = inputShape;
+  if (inputShape.length !== (vocab ? 1 : 2)) {
+    throw new AmssArgumentError(
+      `transformer ${modality}: input shape must be ${vocab ? "[L] (token ids)" : "[L, D]"}, got [${
+        inputShape.join(", ")
+      }]`,
+    );
+  }
+  const L = inputShape[0];
+  const D = vocab ? 0 : inputShape[1];
   const n = (s: string) => `${modality}/${s}`;
   const enc: Encoder = {
     modality,
@@ -306,21 +379,43 @@ export function transformerEncoder(
     inputShape: [...inputShape],
     dim: d,
     declare(sink) {
-      sink.param(n("embed/kernel"), [D, d], { kind: "glorot" });
-      sink.param(n("embed/bias"), [d], { kind: "constant", value: 0 });
+      if (vocab) {
+        sink.param(n("embed/tokens"), [vocab, d], {
+          kind: "normal",
+          std: 0.02,
+          truncated: true,
+        });
+      } else {
+        sink.param(n("embed/kernel"), [D, d], { kind: "glorot" });
+        sink.param(n("embed/bias"), [d], { kind: "constant", value: 0 });
+      }
       if (positional) {
-        sink.param(n("embed/position"), [L, d], { kind: "normal", std: 0.02, truncated: true });
+        sink.param(n("embed/position"), [L, d], {
+          kind: "normal",
+          std: 0.02,
+          truncated: true,
+        });
       }
       for (let i = 0; i < layers; i++) {
         const b = `block${i}`;
         declareLayerNorm(sink, n(`${b}/ln1`), d);
         for (const m of ["query", "key", "value"]) {
-          sink.param(n(`${b}/attn/${m}/kernel`), [d, heads * dh], { kind: "glorot" });
+          sink.param(n(`${b}/attn/${m}/kernel`), [d, heads * dh], {
+            kind: "glorot",
+          });
         }
-        sink.param(n(`${b}/attn/out/kernel`), [heads * dh, d], { kind: "glorot" });
-        sink.param(n(`${b}/attn/out/bias`), [d], { kind: "constant", value: 0 });
+        sink.param(n(`${b}/attn/out/kernel`), [heads * dh, d], {
+          kind: "glorot",
+        });
+        sink.param(n(`${b}/attn/out/bias`), [d], {
+          kind: "constant",
+          value: 0,
+        });
         declareLayerNorm(sink, n(`${b}/ln2`), d);
-        sink.param(n(`${b}/ffn/0/kernel`), [d, ff], { kind: "he", mode: "fan_in" });
+        sink.param(n(`${b}/ffn/0/kernel`), [d, ff], {
+          kind: "he",
+          mode: "fan_in",
+        });
         sink.param(n(`${b}/ffn/0/bias`), [ff], { kind: "constant", value: 0 });
         sink.param(n(`${b}/ffn/1/kernel`), [ff, d], { kind: "glorot" });
         sink.param(n(`${b}/ffn/1/bias`), [d], { kind: "constant", value: 0 });
@@ -331,8 +426,24 @@ export function transformerEncoder(
       checkInput(enc, x);
       const B = x.shape[0];
       const P = (s: string) => lookup(params, n(s));
-      let h: tf.Tensor = dense(x.reshape([B * L, D]), P("embed/kernel"), P("embed/bias"))
-        .reshape([B, L, d]);
+      let keep: tf.Tensor | null = null; // [B, L] 1 for real tokens
+      let h: tf.Tensor;
+      if (vocab) {
+        const ids = tf.clipByValue(x, 0, vocab - 1).toInt().reshape([
+          B * L,
+        ]) as tf.Tensor1D;
+        h = embedLookup(P("embed/tokens") as tf.Tensor2D, ids).reshape([
+          B,
+          L,
+          d,
+        ]);
+        keep = tf.notEqual(x, padId).toFloat();
+      } else {
+        h = dense(x.reshape([B * L, D]), P("embed/kernel"), P("embed/bias"))
+          .reshape([B, L, d]);
+      }
+      // additive attention bias: -1e9 on padded keys
+      const keyBias = keep ? tf.mul(tf.sub(1, keep), -1e9).reshape([B, 1, 1, L]) : null;
       if (positional) h = tf.add(h, P("embed/position"));
       const split = (t: tf.Tensor) => t.reshape([B, L, heads, dh]).transpose([0, 2, 1, 3]);
       for (let i = 0; i < layers; i++) {
@@ -341,10 +452,15 @@ export function transformerEncoder(
         const q = split(dense(a, P(`${b}/attn/query/kernel`)));
         const k = split(dense(a, P(`${b}/attn/key/kernel`)));
         const v = split(dense(a, P(`${b}/attn/value/kernel`)));
-        const scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh)); // [B, H, L, L]
+        let scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh)); // [B, H, L, L]
+        if (keyBias) scores = tf.add(scores, keyBias);
         const ctx = tf.matMul(tf.softmax(scores), v).transpose([0, 2, 1, 3])
           .reshape([B * L, heads * dh]);
-        const o = dense(ctx, P(`${b}/attn/out/kernel`), P(`${b}/attn/out/bias`));
+        const o = dense(
+          ctx,
+          P(`${b}/attn/out/kernel`),
+          P(`${b}/attn/out/bias`),
+        );
         h = tf.add(h, o.reshape([B, L, d]));
         const f = layerNorm(h, params, n(`${b}/ln2`), eps).reshape([B * L, d]);
         const f2 = dense(
@@ -354,14 +470,26 @@ export function transformerEncoder(
         );
         h = tf.add(h, f2.reshape([B, L, d]));
       }
-      return tf.mean(layerNorm(h, params, n("norm"), eps), 1) as tf.Tensor2D;
+      const out = layerNorm(h, params, n("norm"), eps);
+      if (!keep) return tf.mean(out, 1) as tf.Tensor2D;
+      // mean over real tokens only (at least one: [CLS] is never padding)
+      const w = keep.reshape([B, L, 1]);
+      return tf.div(
+        tf.sum(tf.mul(out, w), 1),
+        tf.maximum(tf.sum(w, 1), 1),
+      ) as tf.Tensor2D;
     },
     unitRule(local, shape) {
       // Head-wise units for both rule kinds (App. C.2); the authors' audio-video code has no
       // Transformer, so "reference" falls back to the paper's rule here.
       const m = /^(block\d+)\/attn\/(query|key|value|out)\/kernel$/.exec(local);
       if (m) {
-        return { kind: "heads", heads, axis: m[2] === "out" ? 0 : 1, group: n(`${m[1]}/attn`) };
+        return {
+          kind: "heads",
+          heads,
+          axis: m[2] === "out" ? 0 : 1,
+          group: n(`${m[1]}/attn`),
+        };
       }
       return paperUnits(local, shape);
     },

@@ -36,6 +36,32 @@ export interface TableRow {
   branchAcc: Record<string, { mean: number; sd: number }>;
   meanRho: Record<string, { mean: number; sd: number }>;
   msPerStep: { mean: number; sd: number };
+  /** The paper's figures for this row, in % (e.g. Table 2), when it has them. */
+  paper?: PaperFigures;
+}
+
+/** A paper's reported figures for one method on one dataset, in %. */
+export interface PaperFigures {
+  acc?: number;
+  mAP?: number;
+  macroF1?: number;
+  /** Where the numbers come from, e.g. "Table 2". */
+  source?: string;
+}
+
+/**
+ * Attaches the paper's figures to the rows whose label maps (through `keyOf`) to a key of
+ * `paper`; other rows keep none.
+ */
+export function attachPaper(
+  rows: TableRow[],
+  paper: Record<string, PaperFigures>,
+  keyOf: (label: string) => string | undefined,
+): TableRow[] {
+  return rows.map((r) => {
+    const k = keyOf(r.label);
+    return k !== undefined && paper[k] ? { ...r, paper: paper[k] } : r;
+  });
 }
 
 /** Groups summaries by label (in first-seen order) and aggregates over seeds. */
@@ -84,6 +110,9 @@ export function markdownTable(rows: TableRow[]): string {
   if (rows.length === 0) return "(no runs)\n";
   const mods = Object.keys(rows[0].branchAcc);
   const anyDiverged = rows.some((r) => r.diverged > 0);
+  const paperCols = (["acc", "mAP", "macroF1"] as const).filter((k) =>
+    rows.some((r) => r.paper?.[k] !== undefined)
+  );
   const head = [
     "method",
     "seeds",
@@ -91,6 +120,7 @@ export function markdownTable(rows: TableRow[]): string {
     "acc %",
     "mAP %",
     "macro-F1 %",
+    ...paperCols.map((k) => `paper ${k === "macroF1" ? "macro-F1" : k} %`),
     ...mods.map((m) => `${m} branch acc %`),
     ...mods.map((m) => `mean rho ${m}`),
     "ms/step",
@@ -109,6 +139,7 @@ export function markdownTable(rows: TableRow[]): string {
           pct(r.acc),
           pct(r.mAP),
           pct(r.macroF1),
+          ...paperCols.map((k) => r.paper?.[k]?.toFixed(2) ?? "-"),
           ...mods.map((m) => pct(r.branchAcc[m])),
           ...mods.map((m) => `${r.meanRho[m].mean.toFixed(3)} ± ${r.meanRho[m].sd.toFixed(3)}`),
           r.msPerStep.mean.toFixed(1),

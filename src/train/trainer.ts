@@ -19,7 +19,8 @@
 import * as tf from "@tensorflow/tfjs";
 import type { AmssInfo } from "../amss/amss.ts";
 import { paperSignificance, type PaperSignificanceState } from "../amss/significance.ts";
-import { batches, type Dataset, disposeBatch, type Split } from "../data/dataset.ts";
+import { type AnySplit, type Dataset, disposeBatch } from "../data/dataset.ts";
+import { batchStream, type SampleReader } from "../data/loaders.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import { Rng } from "../rng.ts";
@@ -74,6 +75,10 @@ export interface TrainConfig {
   meta?: Record<string, unknown>;
   /** tau and lambda of the significance that is LOGGED for every method (paper mode). */
   logTau?: number;
+  /** Datasets read from disk: who decodes samples (default the main thread; e.g. a WorkerPool). */
+  reader?: SampleReader;
+  /** Datasets read from disk: a sample that fails to decode stops the run instead of being skipped. */
+  strictData?: boolean;
 }
 
 /** Metrics of one split. */
@@ -104,6 +109,8 @@ export interface EpochRecord {
   maxMaskWeight: number;
   msPerStep: number;
   steps: number;
+  /** Training samples dropped this epoch because they failed to decode (datasets read from disk). */
+  skippedSamples: number;
 }
 
 /** summary.json. */
@@ -142,16 +149,18 @@ export async function evaluate(
   model: TrainableModel,
   params: Record<string, tf.Variable>,
   state: Record<string, tf.Variable>,
-  data: Split,
+  data: AnySplit,
   ds: Dataset,
   batchSize: number,
+  reader?: SampleReader,
 ): Promise<SplitMetrics> {
   const C = model.numClasses;
   const K = model.modalities.length;
   const probs = new Float32Array(data.n * C);
   const uni = Array.from({ length: K }, () => new Float32Array(data.n * C));
   let off = 0;
-  for (const b of batches(data, ds.modalities, batchSize)) {
+  // evaluation must see every sample: a sample that fails to decode is an error here
+  for await (const b of batchStream(data, ds.modalities, batchSize, { reader, strict: true })) {
     const [p, ...u] = tf.tidy(() => {
       const out = model.forward(params, state, b.inputs, { training: false });
       return [tf.softmax(out.logits), ...out.unimodal];
@@ -301,7 +310,18 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
       const rhoSum = new Float64Array(model.modalities.length);
       let rhoFromMethod = false;
       const t0Epoch = performance.now();
-      for (const b of batches(ds.train, ds.modalities, cfg.batchSize, { rng })) {
+      let skipped = 0;
+      const stream = batchStream(ds.train, ds.modalities, cfg.batchSize, {
+        rng,
+        augmentSeed: cfg.seed * 1_000_003 + epoch, // augmentation: a function of (seed, epoch, sample)
+        reader: cfg.reader,
+        strict: cfg.strictData,
+        onSkip: (i, reason) => {
+          skipped++;
+          progress.line(`skipped training sample ${i}: ${reason}`);
+        },
+      });
+      for await (const b of stream) {
         const t0 = performance.now();
         run.step++;
         let kept: tf.Tensor[] = [];
@@ -386,9 +406,14 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
           steps / stepsPerEpoch,
         );
       }
+      if (steps === 0) {
+        throw new AmssArgumentError(
+          `epoch ${epoch}: no training sample could be read (${skipped} skipped); see the lines above`,
+        );
+      }
       const evalBs = cfg.evalBatchSize ?? Math.max(cfg.batchSize, 128);
-      const val = await evaluate(model, params, bn, ds.val, ds, evalBs);
-      const test = await evaluate(model, params, bn, ds.test, ds, evalBs);
+      const val = await evaluate(model, params, bn, ds.val, ds, evalBs, cfg.reader);
+      const test = await evaluate(model, params, bn, ds.test, ds, evalBs, cfg.reader);
       const meanU = Object.fromEntries(model.modalities.map((m, k) => [m, uSum[k] / steps]));
       const rec: EpochRecord = {
         epoch,
@@ -404,6 +429,7 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
         maxMaskWeight: maxW,
         msPerStep: msSum / steps,
         steps,
+        skippedSamples: skipped,
       };
       run.history.push(rec);
       run.epoch = epoch;
