@@ -11,6 +11,9 @@
  *   fusion: { kind: "concat", unimodalBias: "half" },
  *   numClasses: 31,
  * });
+ * // the paper's "Channel" and "ML-LSTM" fusions:
+ * //   fusion: { kind: "mmtm", stages: [2, 3, 4], ratio: 4 }
+ * //   fusion: { kind: "ml-lstm", layers: 2, hidden: 128 }
  * ```
  *
  * @module
@@ -47,8 +50,8 @@ export interface ModalitySpec {
 /** A model spec (plain JSON). */
 export interface ModelSpec {
   /**
-   * One entry per modality. AMSS needs K >= 2; K = 1 is accepted (except for film) so the
-   * paper's uni-modal baselines use the same builder.
+   * One entry per modality. AMSS needs K >= 2; K = 1 is accepted (except for film and mmtm) so
+   * the paper's uni-modal baselines use the same builder. mmtm needs resnet18 encoders only.
    */
   modalities: ModalitySpec[];
   /** A fusion kind or a full {@link FusionSpec}. */
@@ -66,10 +69,7 @@ export class ModelSpecError extends AmssArgumentError {
   }
 }
 
-const ENCODER_OPTIONS: Record<
-  EncoderKind,
-  Record<string, "int" | "ints" | "number" | "bool">
-> = {
+const ENCODER_OPTIONS: Record<EncoderKind, Record<string, "int" | "ints" | "number" | "bool">> = {
   resnet18: { widths: "ints", bnEps: "number", bnMomentum: "number" },
   mlp: { hidden: "ints" },
   transformer: {
@@ -88,16 +88,17 @@ const ENCODER_OPTIONS: Record<
 const INPUT_RANKS: Record<EncoderKind, { ranks: number[]; doc: string }> = {
   resnet18: { ranks: [3, 4], doc: "[H, W, C] or [T, H, W, C]" },
   mlp: { ranks: [1], doc: "[D]" },
-  transformer: {
-    ranks: [1, 2],
-    doc: "[L, D], or [L] token ids with options.vocabSize",
-  },
+  transformer: { ranks: [1, 2], doc: "[L, D], or [L] token ids with options.vocabSize" },
 };
 
-const FUSION_FIELDS: Record<
-  FusionKind,
-  Record<string, readonly string[] | "string" | "number">
-> = {
+/**
+ * Fusion options by kind: an enum (array), a modality name ("string"), a finite number
+ * ("number"), a number > 0 ("positive"), an integer >= 1 ("int"), or distinct ResNet18 stages
+ * 1..4 ("stages").
+ */
+type FusionFieldType = readonly string[] | "string" | "number" | "positive" | "int" | "stages";
+
+const FUSION_FIELDS: Record<FusionKind, Record<string, FusionFieldType>> = {
   concat: { unimodalBias: ["full", "half", "1/K"] },
   film: {
     unimodalBias: ["full", "half", "1/K"],
@@ -107,23 +108,21 @@ const FUSION_FIELDS: Record<
   sum: {},
   late: { combine: ["mean", "sum", "prob-mean"] },
   weight: { attention: ["global", "features"] },
+  mmtm: { stages: "stages", ratio: "positive", unimodalBias: ["full", "half", "1/K"] },
+  "ml-lstm": { layers: "int", hidden: "int" },
 };
+
+const FUSION_KINDS = `"concat", "sum", "weight", "film", "affine", "late", "mmtm", "ml-lstm"`;
 
 const json = (v: unknown) => JSON.stringify(v);
 const isPosInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 1;
 const isObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === "object" && !Array.isArray(v);
 
-function checkOptions(
-  where: string,
-  kind: EncoderKind,
-  options: unknown,
-): void {
+function checkOptions(where: string, kind: EncoderKind, options: unknown): void {
   if (options === undefined) return;
   if (!isObject(options)) {
-    throw new ModelSpecError(
-      `${where} must be an object, got ${json(options)}`,
-    );
+    throw new ModelSpecError(`${where} must be an object, got ${json(options)}`);
   }
   const allowed = ENCODER_OPTIONS[kind];
   for (const [key, value] of Object.entries(options)) {
@@ -137,38 +136,22 @@ function checkOptions(
     const bad = (what: string) =>
       new ModelSpecError(`${field} must be ${what}, got ${json(value)}`);
     if (type === "int" && !isPosInt(value)) throw bad("a positive integer");
-    if (
-      type === "number" &&
-      !(typeof value === "number" && Number.isFinite(value) && value > 0)
-    ) {
+    if (type === "number" && !(typeof value === "number" && Number.isFinite(value) && value > 0)) {
       throw bad("a finite number > 0");
     }
-    if (type === "bool" && typeof value !== "boolean") {
-      throw bad("true or false");
-    }
-    if (
-      type === "ints" &&
-      !(Array.isArray(value) && value.length > 0 && value.every(isPosInt))
-    ) {
+    if (type === "bool" && typeof value !== "boolean") throw bad("true or false");
+    if (type === "ints" && !(Array.isArray(value) && value.length > 0 && value.every(isPosInt))) {
       throw bad("a non-empty array of positive integers");
     }
   }
   const o = options as Record<string, unknown>;
-  if (
-    kind === "resnet18" && o.widths !== undefined &&
-    (o.widths as number[]).length !== 4
-  ) {
+  if (kind === "resnet18" && o.widths !== undefined && (o.widths as number[]).length !== 4) {
     throw new ModelSpecError(
       `${where}.widths must have 4 entries (layer1..layer4), got ${json(o.widths)}`,
     );
   }
-  if (
-    kind === "resnet18" && o.bnMomentum !== undefined &&
-    (o.bnMomentum as number) > 1
-  ) {
-    throw new ModelSpecError(
-      `${where}.bnMomentum must be in (0, 1], got ${json(o.bnMomentum)}`,
-    );
+  if (kind === "resnet18" && o.bnMomentum !== undefined && (o.bnMomentum as number) > 1) {
+    throw new ModelSpecError(`${where}.bnMomentum must be in (0, 1], got ${json(o.bnMomentum)}`);
   }
   if (kind === "transformer" && o.headDim === undefined) {
     const d = (o.dModel as number | undefined) ?? 64;
@@ -183,9 +166,7 @@ function checkOptions(
 
 function checkModality(m: unknown, i: number, seen: Set<string>): ModalitySpec {
   const where = `spec.modalities[${i}]`;
-  if (!isObject(m)) {
-    throw new ModelSpecError(`${where} must be an object, got ${json(m)}`);
-  }
+  if (!isObject(m)) throw new ModelSpecError(`${where} must be an object, got ${json(m)}`);
   for (const key of Object.keys(m)) {
     if (!["name", "kind", "input", "options"].includes(key)) {
       throw new ModelSpecError(
@@ -205,9 +186,7 @@ function checkModality(m: unknown, i: number, seen: Set<string>): ModalitySpec {
       `${where}.name must not be "fusion" (reserved for shared fusion parameters)`,
     );
   }
-  if (seen.has(m.name)) {
-    throw new ModelSpecError(`${where}.name ${json(m.name)} is used twice`);
-  }
+  if (seen.has(m.name)) throw new ModelSpecError(`${where}.name ${json(m.name)} is used twice`);
   seen.add(m.name);
   if (typeof m.kind !== "string" || !(m.kind in INPUT_RANKS)) {
     throw new ModelSpecError(
@@ -216,10 +195,7 @@ function checkModality(m: unknown, i: number, seen: Set<string>): ModalitySpec {
   }
   const kind = m.kind as EncoderKind;
   const { ranks, doc } = INPUT_RANKS[kind];
-  if (
-    !Array.isArray(m.input) || !m.input.every(isPosInt) ||
-    !ranks.includes(m.input.length)
-  ) {
+  if (!Array.isArray(m.input) || !m.input.every(isPosInt) || !ranks.includes(m.input.length)) {
     throw new ModelSpecError(
       `${where}.input must be ${doc} of positive integers for kind ${json(kind)}, got ${
         json(m.input)
@@ -230,19 +206,16 @@ function checkModality(m: unknown, i: number, seen: Set<string>): ModalitySpec {
   return m as unknown as ModalitySpec;
 }
 
-function checkFusion(fusion: unknown, names: string[]): FusionSpec {
+function checkFusion(fusion: unknown, mods: ModalitySpec[]): FusionSpec {
+  const names = mods.map((m) => m.name);
   const spec: unknown = typeof fusion === "string" ? { kind: fusion } : fusion;
   if (!isObject(spec)) {
-    throw new ModelSpecError(
-      `spec.fusion must be a fusion kind or an object, got ${json(fusion)}`,
-    );
+    throw new ModelSpecError(`spec.fusion must be a fusion kind or an object, got ${json(fusion)}`);
   }
   const kind = spec.kind === "affine" ? "film" : spec.kind;
   if (typeof kind !== "string" || !(kind in FUSION_FIELDS)) {
     throw new ModelSpecError(
-      `spec.fusion.kind must be one of "concat", "sum", "weight", "film", "affine", "late", got ${
-        json(spec.kind)
-      }`,
+      `spec.fusion.kind must be one of ${FUSION_KINDS}, got ${json(spec.kind)}`,
     );
   }
   const fields = FUSION_FIELDS[kind as FusionKind];
@@ -263,33 +236,55 @@ function checkFusion(fusion: unknown, names: string[]): FusionSpec {
         `${field} must be one of ${type.map(json).join(", ")}, got ${json(value)}`,
       );
     }
-    if (
-      type === "number" &&
-      !(typeof value === "number" && Number.isFinite(value))
-    ) {
-      throw new ModelSpecError(
-        `${field} must be a finite number, got ${json(value)}`,
-      );
+    if (type === "number" && !(typeof value === "number" && Number.isFinite(value))) {
+      throw new ModelSpecError(`${field} must be a finite number, got ${json(value)}`);
     }
     if (type === "string" && !names.includes(value as string)) {
       throw new ModelSpecError(
         `${field} must be one of the modalities ${names.map(json).join(", ")}, got ${json(value)}`,
       );
     }
+    if (
+      type === "positive" && !(typeof value === "number" && Number.isFinite(value) && value > 0)
+    ) {
+      throw new ModelSpecError(`${field} must be a finite number > 0, got ${json(value)}`);
+    }
+    if (type === "int" && !isPosInt(value)) {
+      throw new ModelSpecError(`${field} must be a positive integer, got ${json(value)}`);
+    }
+    if (
+      type === "stages" &&
+      !(Array.isArray(value) && value.length > 0 && new Set(value).size === value.length &&
+        value.every((s) => Number.isInteger(s) && s >= 1 && s <= 4))
+    ) {
+      throw new ModelSpecError(
+        `${field} must be a non-empty array of distinct ResNet18 stages 1..4 (an MMTM after ` +
+          `layer<s>), got ${json(value)}`,
+      );
+    }
   }
-  if (kind === "film" && names.length < 2) {
+  if ((kind === "film" || kind === "mmtm") && names.length < 2) {
     throw new ModelSpecError(
-      `spec.fusion: film fusion needs at least 2 modalities, got ${names.length}`,
+      `spec.fusion: ${kind} fusion needs at least 2 modalities, got ${names.length}`,
     );
+  }
+  if (kind === "mmtm") {
+    // MMTM recalibrates CNN channels between stages (Joze et al. 2020); the paper also finds
+    // "Channel" unsuited to the Transformer (Sec. 4.2)
+    const i = mods.findIndex((m) => m.kind !== "resnet18");
+    if (i >= 0) {
+      throw new ModelSpecError(
+        `spec.modalities[${i}].kind: mmtm fusion needs resnet18 (CNN) encoders for every ` +
+          `modality, but ${json(mods[i].name)} is ${json(mods[i].kind)}`,
+      );
+    }
   }
   return { ...spec, kind } as FusionSpec;
 }
 
 /** Builds a {@link Model} from a plain JSON spec; throws {@link ModelSpecError} naming the bad field. */
 export function buildModel(spec: ModelSpec): Model {
-  if (!isObject(spec)) {
-    throw new ModelSpecError(`spec must be an object, got ${json(spec)}`);
-  }
+  if (!isObject(spec)) throw new ModelSpecError(`spec must be an object, got ${json(spec)}`);
   for (const key of Object.keys(spec)) {
     if (!["modalities", "fusion", "numClasses"].includes(key)) {
       throw new ModelSpecError(
@@ -309,7 +304,7 @@ export function buildModel(spec: ModelSpec): Model {
   }
   const seen = new Set<string>();
   const mods = spec.modalities.map((m, i) => checkModality(m, i, seen));
-  const fusion = checkFusion(spec.fusion, mods.map((m) => m.name));
+  const fusion = checkFusion(spec.fusion, mods);
   const encoders: Encoder[] = mods.map((m) => {
     switch (m.kind) {
       case "resnet18":
@@ -317,11 +312,7 @@ export function buildModel(spec: ModelSpec): Model {
       case "mlp":
         return mlpEncoder(m.name, m.input, m.options as MlpOptions);
       case "transformer":
-        return transformerEncoder(
-          m.name,
-          m.input,
-          m.options as TransformerOptions,
-        );
+        return transformerEncoder(m.name, m.input, m.options as TransformerOptions);
     }
   });
   return createModel(
@@ -331,6 +322,7 @@ export function buildModel(spec: ModelSpec): Model {
       encoders.map((e) => e.modality),
       encoders.map((e) => e.dim),
       spec.numClasses,
+      encoders,
     ),
     spec.numClasses,
   );

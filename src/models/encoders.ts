@@ -43,29 +43,18 @@ export interface Encoder {
   /** Declares every parameter and state variable. */
   declare(sink: ParamSink): void;
   /** Features `[B, dim]` of a batch `[B, ...inputShape]`. Call inside `tf.tidy`/`tf.variableGrads`. */
-  forward(
-    params: Params,
-    state: State,
-    x: tf.Tensor,
-    opts: ForwardOptions,
-  ): tf.Tensor2D;
+  forward(params: Params, state: State, x: tf.Tensor, opts: ForwardOptions): tf.Tensor2D;
   /**
    * How AMSS splits parameter `local` (the name without the `<modality>/` prefix) into units,
    * or null to leave it unmasked.
    */
-  unitRule(
-    local: string,
-    shape: readonly number[],
-    kind: UnitRulesKind,
-  ): UnitRule | null;
+  unitRule(local: string, shape: readonly number[], kind: UnitRulesKind): UnitRule | null;
 }
 
 function checkInput(enc: Encoder, x: tf.Tensor): void {
   const want = enc.inputShape;
   if (x.dtype !== "float32") {
-    throw new AmssArgumentError(
-      `inputs.${enc.modality}: expected float32, got ${x.dtype}`,
-    );
+    throw new AmssArgumentError(`inputs.${enc.modality}: expected float32, got ${x.dtype}`);
   }
   // a frame sequence [T, H, W, C] may have any T >= 1 (features are pooled over time)
   const anyT = enc.kind === "resnet18" && want.length === 4;
@@ -95,6 +84,50 @@ export interface ResNet18Options {
 export const RESNET18_WIDTHS: readonly number[] = [64, 128, 256, 512];
 
 /**
+ * A ResNet18 activation between stages: the feature map of the `batch * frames` images and the
+ * clip layout (`frames` = 1 for `[H, W, C]` inputs), so stage hooks can pool per clip.
+ */
+export interface ResNetActivation {
+  /** Feature map `[batch * frames, H', W', C']` (frame-major within a clip). */
+  h: tf.Tensor4D;
+  /** Clips in the batch (B). */
+  batch: number;
+  /** Frames per clip (T; 1 for image inputs). */
+  frames: number;
+}
+
+/**
+ * A ResNet18 encoder with a staged API: `forward(x)` is exactly
+ * `pool(stage(4, stage(3, stage(2, stage(1, stem(x))))))`, so a fusion can act between stages
+ * (MMTM, Joze et al. 2020) and still reproduce the plain forward when it does nothing.
+ */
+export interface ResNet18Encoder extends Encoder {
+  /** Always `"resnet18"`. */
+  readonly kind: "resnet18";
+  /** Channels of layer1..layer4. */
+  readonly widths: readonly number[];
+  /** Checks the input and runs the stem (7x7/2 conv, BN, ReLU, 3x3/2 max pool) on every frame. */
+  stem(params: Params, state: State, x: tf.Tensor, opts: ForwardOptions): ResNetActivation;
+  /** Runs `layer{layer}` (1..4: two BasicBlocks) on an activation. */
+  stage(
+    layer: number,
+    params: Params,
+    state: State,
+    a: ResNetActivation,
+    opts: ForwardOptions,
+  ): ResNetActivation;
+  /** Global average pool over H', W' and the T frames: features `[batch, C']`. */
+  pool(a: ResNetActivation): tf.Tensor2D;
+}
+
+/** True for encoders built by {@link resnet18Encoder} (which have the staged API). */
+export function isResNet18(e: Encoder): e is ResNet18Encoder {
+  const r = e as Partial<ResNet18Encoder>;
+  return e.kind === "resnet18" && typeof r.stem === "function" && typeof r.stage === "function" &&
+    typeof r.pool === "function";
+}
+
+/**
  * ResNet18 with BasicBlocks (He et al. 2016; torchvision layout) as the paper's audio and video
  * encoders (Sec. 4.1, following OGM-GE): stem 7x7/2 conv + BN + ReLU + 3x3/2 max pool; layer1..4
  * of two BasicBlocks (3x3 conv, BN, ReLU, 3x3 conv, BN, + shortcut, ReLU), the first block of
@@ -107,24 +140,22 @@ export const RESNET18_WIDTHS: readonly number[] = [64, 128, 256, 512];
  * Convolutions pad symmetrically like PyTorch (`k // 2`), not TF's asymmetric "same". Kernels are
  * `[kh, kw, in, out]` and named `<m>/layer{1-4}/{0,1}/conv{1,2}/kernel`, so
  * {@link referenceResNetUnits} selects the 16 block 3x3 convs.
+ *
+ * The returned encoder also exposes the stages (`stem`, `stage(1..4)`, `pool`; see
+ * {@link ResNet18Encoder}); `forward` is their composition.
  */
 export function resnet18Encoder(
   modality: string,
   inputShape: readonly number[],
   options: ResNet18Options = {},
-): Encoder {
+): ResNet18Encoder {
   const widths = options.widths ?? [...RESNET18_WIDTHS];
-  if (
-    widths.length !== 4 || !widths.every((w) => Number.isInteger(w) && w >= 1)
-  ) {
+  if (widths.length !== 4 || !widths.every((w) => Number.isInteger(w) && w >= 1)) {
     throw new AmssArgumentError(
       `resnet18 ${modality}: widths must be 4 positive integers, got [${widths.join(", ")}]`,
     );
   }
-  const bn: BatchNormConfig = {
-    eps: options.bnEps ?? 1e-5,
-    momentum: options.bnMomentum ?? 0.1,
-  };
+  const bn: BatchNormConfig = { eps: options.bnEps ?? 1e-5, momentum: options.bnMomentum ?? 0.1 };
   if (inputShape.length !== 3 && inputShape.length !== 4) {
     throw new AmssArgumentError(
       `resnet18 ${modality}: input shape must be [H, W, C] or [T, H, W, C], got [${
@@ -135,23 +166,29 @@ export function resnet18Encoder(
   const inChannels = inputShape[inputShape.length - 1];
   const p = (s: string) => `${modality}/${s}`;
   // Blocks: [layer index 1..4, block 0..1, in, out, stride].
-  const blocks: { name: string; cin: number; cout: number; stride: number }[] = [];
+  const blocks: { layer: number; name: string; cin: number; cout: number; stride: number }[] = [];
   let cin = widths[0];
   for (let l = 0; l < 4; l++) {
     for (let b = 0; b < 2; b++) {
       const stride = l > 0 && b === 0 ? 2 : 1;
-      blocks.push({ name: `layer${l + 1}/${b}`, cin, cout: widths[l], stride });
+      blocks.push({ layer: l + 1, name: `layer${l + 1}/${b}`, cin, cout: widths[l], stride });
       cin = widths[l];
     }
   }
   const hasDownsample = (blk: { cin: number; cout: number; stride: number }) =>
     blk.stride !== 1 || blk.cin !== blk.cout;
+  const convOf = (params: Params) => (t: tf.Tensor, name: string, stride: number, pad: number) =>
+    tf.conv2d(t as tf.Tensor4D, lookup(params, p(`${name}/kernel`)) as tf.Tensor4D, stride, pad);
+  const normOf =
+    (params: Params, state: State, opts: ForwardOptions) => (t: tf.Tensor, n: string) =>
+      batchNorm(t, params, state, p(n), opts, bn);
 
-  const enc: Encoder = {
+  const enc: ResNet18Encoder = {
     modality,
     kind: "resnet18",
     inputShape: [...inputShape],
     dim: widths[3],
+    widths: [...widths],
     declare(sink) {
       const conv = (name: string, shape: number[]) =>
         sink.param(p(`${name}/kernel`), shape, { kind: "he", mode: "fan_out" });
@@ -168,16 +205,10 @@ export function resnet18Encoder(
         }
       }
     },
-    forward(params, state, x, opts) {
+    stem(params, state, x, opts) {
       checkInput(enc, x);
-      const conv = (t: tf.Tensor, name: string, stride: number, pad: number) =>
-        tf.conv2d(
-          t as tf.Tensor4D,
-          lookup(params, p(`${name}/kernel`)) as tf.Tensor4D,
-          stride,
-          pad,
-        );
-      const norm = (t: tf.Tensor, name: string) => batchNorm(t, params, state, p(name), opts, bn);
+      const conv = convOf(params);
+      const norm = normOf(params, state, opts);
       const [B] = x.shape;
       // frames: T may differ from inputShape[0] (e.g. NVGesture evaluates all 80 frames of a clip
       // it trains on 64 of); every frame is encoded alone and the features are averaged over T
@@ -187,22 +218,35 @@ export function resnet18Encoder(
         : x.reshape([B * frames, ...inputShape.slice(1)]);
       h = tf.relu(norm(conv(h, "stem/conv", 2, 3), "stem/bn"));
       h = tf.maxPool(h as tf.Tensor4D, 3, 2, 1);
+      return { h: h as tf.Tensor4D, batch: B, frames };
+    },
+    stage(layer, params, state, a, opts) {
+      if (!Number.isInteger(layer) || layer < 1 || layer > 4) {
+        throw new AmssArgumentError(`resnet18 ${modality}: stage must be 1..4, got ${layer}`);
+      }
+      const conv = convOf(params);
+      const norm = normOf(params, state, opts);
+      let h: tf.Tensor = a.h;
       for (const blk of blocks) {
-        let out = tf.relu(
-          norm(conv(h, `${blk.name}/conv1`, blk.stride, 1), `${blk.name}/bn1`),
-        );
+        if (blk.layer !== layer) continue;
+        let out = tf.relu(norm(conv(h, `${blk.name}/conv1`, blk.stride, 1), `${blk.name}/bn1`));
         out = norm(conv(out, `${blk.name}/conv2`, 1, 1), `${blk.name}/bn2`);
         const shortcut = hasDownsample(blk)
-          ? norm(
-            conv(h, `${blk.name}/downsample/conv`, blk.stride, 0),
-            `${blk.name}/downsample/bn`,
-          )
+          ? norm(conv(h, `${blk.name}/downsample/conv`, blk.stride, 0), `${blk.name}/downsample/bn`)
           : h;
         h = tf.relu(tf.add(out, shortcut));
       }
+      return { h: h as tf.Tensor4D, batch: a.batch, frames: a.frames };
+    },
+    pool({ h, batch, frames }) {
       const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D; // [B*T, C]
       if (inputShape.length === 3) return pooled;
-      return tf.mean(pooled.reshape([B, frames, widths[3]]), 1) as tf.Tensor2D;
+      return tf.mean(pooled.reshape([batch, frames, h.shape[3]]), 1) as tf.Tensor2D;
+    },
+    forward(params, state, x, opts) {
+      let a = enc.stem(params, state, x, opts);
+      for (let layer = 1; layer <= 4; layer++) a = enc.stage(layer, params, state, a, opts);
+      return enc.pool(a);
     },
     unitRule(local, shape, kind) {
       return kind === "reference" ? referenceResNetUnits(local, shape) : paperUnits(local, shape);
@@ -245,14 +289,8 @@ export function mlpEncoder(
     declare(sink) {
       let din = inputShape[0];
       hidden.forEach((h, i) => {
-        sink.param(`${modality}/mlp/${i}/kernel`, [din, h], {
-          kind: "he",
-          mode: "fan_in",
-        });
-        sink.param(`${modality}/mlp/${i}/bias`, [h], {
-          kind: "constant",
-          value: 0,
-        });
+        sink.param(`${modality}/mlp/${i}/kernel`, [din, h], { kind: "he", mode: "fan_in" });
+        sink.param(`${modality}/mlp/${i}/bias`, [h], { kind: "constant", value: 0 });
         din = h;
       });
     },
@@ -359,9 +397,7 @@ export function transformerEncoder(
   const vocab = options.vocabSize;
   const padId = options.padId ?? 0;
   if (vocab !== undefined && (!Number.isInteger(vocab) || vocab < 2)) {
-    throw new AmssArgumentError(
-      `transformer ${modality}: vocabSize must be an integer >= 2`,
-    );
+    throw new AmssArgumentError(`transformer ${modality}: vocabSize must be an integer >= 2`);
   }
   if (inputShape.length !== (vocab ? 1 : 2)) {
     throw new AmssArgumentError(
@@ -380,42 +416,24 @@ export function transformerEncoder(
     dim: d,
     declare(sink) {
       if (vocab) {
-        sink.param(n("embed/tokens"), [vocab, d], {
-          kind: "normal",
-          std: 0.02,
-          truncated: true,
-        });
+        sink.param(n("embed/tokens"), [vocab, d], { kind: "normal", std: 0.02, truncated: true });
       } else {
         sink.param(n("embed/kernel"), [D, d], { kind: "glorot" });
         sink.param(n("embed/bias"), [d], { kind: "constant", value: 0 });
       }
       if (positional) {
-        sink.param(n("embed/position"), [L, d], {
-          kind: "normal",
-          std: 0.02,
-          truncated: true,
-        });
+        sink.param(n("embed/position"), [L, d], { kind: "normal", std: 0.02, truncated: true });
       }
       for (let i = 0; i < layers; i++) {
         const b = `block${i}`;
         declareLayerNorm(sink, n(`${b}/ln1`), d);
         for (const m of ["query", "key", "value"]) {
-          sink.param(n(`${b}/attn/${m}/kernel`), [d, heads * dh], {
-            kind: "glorot",
-          });
+          sink.param(n(`${b}/attn/${m}/kernel`), [d, heads * dh], { kind: "glorot" });
         }
-        sink.param(n(`${b}/attn/out/kernel`), [heads * dh, d], {
-          kind: "glorot",
-        });
-        sink.param(n(`${b}/attn/out/bias`), [d], {
-          kind: "constant",
-          value: 0,
-        });
+        sink.param(n(`${b}/attn/out/kernel`), [heads * dh, d], { kind: "glorot" });
+        sink.param(n(`${b}/attn/out/bias`), [d], { kind: "constant", value: 0 });
         declareLayerNorm(sink, n(`${b}/ln2`), d);
-        sink.param(n(`${b}/ffn/0/kernel`), [d, ff], {
-          kind: "he",
-          mode: "fan_in",
-        });
+        sink.param(n(`${b}/ffn/0/kernel`), [d, ff], { kind: "he", mode: "fan_in" });
         sink.param(n(`${b}/ffn/0/bias`), [ff], { kind: "constant", value: 0 });
         sink.param(n(`${b}/ffn/1/kernel`), [ff, d], { kind: "glorot" });
         sink.param(n(`${b}/ffn/1/bias`), [d], { kind: "constant", value: 0 });
@@ -429,18 +447,11 @@ export function transformerEncoder(
       let keep: tf.Tensor | null = null; // [B, L] 1 for real tokens
       let h: tf.Tensor;
       if (vocab) {
-        const ids = tf.clipByValue(x, 0, vocab - 1).toInt().reshape([
-          B * L,
-        ]) as tf.Tensor1D;
-        h = embedLookup(P("embed/tokens") as tf.Tensor2D, ids).reshape([
-          B,
-          L,
-          d,
-        ]);
+        const ids = tf.clipByValue(x, 0, vocab - 1).toInt().reshape([B * L]) as tf.Tensor1D;
+        h = embedLookup(P("embed/tokens") as tf.Tensor2D, ids).reshape([B, L, d]);
         keep = tf.notEqual(x, padId).toFloat();
       } else {
-        h = dense(x.reshape([B * L, D]), P("embed/kernel"), P("embed/bias"))
-          .reshape([B, L, d]);
+        h = dense(x.reshape([B * L, D]), P("embed/kernel"), P("embed/bias")).reshape([B, L, d]);
       }
       // additive attention bias: -1e9 on padded keys
       const keyBias = keep ? tf.mul(tf.sub(1, keep), -1e9).reshape([B, 1, 1, L]) : null;
@@ -456,11 +467,7 @@ export function transformerEncoder(
         if (keyBias) scores = tf.add(scores, keyBias);
         const ctx = tf.matMul(tf.softmax(scores), v).transpose([0, 2, 1, 3])
           .reshape([B * L, heads * dh]);
-        const o = dense(
-          ctx,
-          P(`${b}/attn/out/kernel`),
-          P(`${b}/attn/out/bias`),
-        );
+        const o = dense(ctx, P(`${b}/attn/out/kernel`), P(`${b}/attn/out/bias`));
         h = tf.add(h, o.reshape([B, L, d]));
         const f = layerNorm(h, params, n(`${b}/ln2`), eps).reshape([B * L, d]);
         const f2 = dense(
@@ -474,22 +481,14 @@ export function transformerEncoder(
       if (!keep) return tf.mean(out, 1) as tf.Tensor2D;
       // mean over real tokens only (at least one: [CLS] is never padding)
       const w = keep.reshape([B, L, 1]);
-      return tf.div(
-        tf.sum(tf.mul(out, w), 1),
-        tf.maximum(tf.sum(w, 1), 1),
-      ) as tf.Tensor2D;
+      return tf.div(tf.sum(tf.mul(out, w), 1), tf.maximum(tf.sum(w, 1), 1)) as tf.Tensor2D;
     },
     unitRule(local, shape) {
       // Head-wise units for both rule kinds (App. C.2); the authors' audio-video code has no
       // Transformer, so "reference" falls back to the paper's rule here.
       const m = /^(block\d+)\/attn\/(query|key|value|out)\/kernel$/.exec(local);
       if (m) {
-        return {
-          kind: "heads",
-          heads,
-          axis: m[2] === "out" ? 0 : 1,
-          group: n(`${m[1]}/attn`),
-        };
+        return { kind: "heads", heads, axis: m[2] === "out" ? 0 : 1, group: n(`${m[1]}/attn`) };
       }
       return paperUnits(local, shape);
     },

@@ -1,7 +1,7 @@
 /**
  * Building blocks of the functional models: parameter declaration (one source of truth for
- * shapes, initialisation and names), seeded initialisers, and the layers the encoders share
- * (dense, conv, batch norm with running statistics, layer norm).
+ * shapes, initialisation and names), seeded initialisers, and the layers the encoders and fusions
+ * share (dense, conv, batch norm with running statistics, layer norm, an LSTM cell).
  *
  * A model declares every variable once through a {@link ParamSink}; {@link VariableSink} turns the
  * declarations into `tf.Variable`s (trainable parameters, non-trainable state), {@link ShapeSink}
@@ -39,7 +39,12 @@ export type Init =
   /** Normal (or truncated normal, cut at 2 std) with the given std. */
   | { kind: "normal"; std: number; truncated?: boolean }
   /** A constant (0 for biases and batch-norm beta/mean, 1 for gamma/variance). */
-  | { kind: "constant"; value: number };
+  | { kind: "constant"; value: number }
+  /**
+   * A constant per equal block of the last axis: `values[j]` fills block j of `n / values.length`
+   * entries (an LSTM bias `[4d]` with the forget-gate block at 1: `[0, 1, 0, 0]`).
+   */
+  | { kind: "blocks"; values: readonly number[] };
 
 /** Receives variable declarations. */
 export interface ParamSink {
@@ -90,6 +95,21 @@ export function initialValue(
   switch (init.kind) {
     case "constant":
       return tf.fill(s, init.value);
+    case "blocks": {
+      const last = s[s.length - 1] ?? 1;
+      const n = init.values.length;
+      if (n === 0 || last % n !== 0) {
+        throw new AmssArgumentError(
+          `blocks init: last axis ${last} is not a multiple of ${n} block values`,
+        );
+      }
+      return tf.tidy(() =>
+        tf.mul(
+          tf.ones(s),
+          tf.tensor1d(init.values.flatMap((v) => Array<number>(last / n).fill(v))),
+        )
+      );
+    }
     case "he": {
       const { fanIn, fanOut } = fans(shape);
       return tf.randomNormal(
@@ -285,4 +305,50 @@ export function layerNorm(x: tf.Tensor, params: Params, prefix: string, eps: num
 export function declareLayerNorm(sink: ParamSink, prefix: string, dim: number): void {
   sink.param(`${prefix}/gamma`, [dim], { kind: "constant", value: 1 });
   sink.param(`${prefix}/beta`, [dim], { kind: "constant", value: 0 });
+}
+
+/** Declares an LSTM layer `prefix/{kernel [din, 4d], recurrent [d, 4d], bias [4d]}`. */
+export function declareLstm(sink: ParamSink, prefix: string, din: number, d: number): void {
+  sink.param(`${prefix}/kernel`, [din, 4 * d], { kind: "glorot" });
+  sink.param(`${prefix}/recurrent`, [d, 4 * d], { kind: "glorot" });
+  // forget-gate bias 1 (Gers et al. 2000; Jozefowicz et al. 2015, Keras' unit_forget_bias), the
+  // other gates 0, in the gate order i, f, g, o
+  sink.param(`${prefix}/bias`, [4 * d], { kind: "blocks", values: [0, 1, 0, 0] });
+}
+
+/** The state of an LSTM layer after a step: hidden `h` and cell `c`, each `[B, d]`. */
+export interface LstmState {
+  /** Hidden state h_t `[B, d]`. */
+  h: tf.Tensor2D;
+  /** Cell state c_t `[B, d]`. */
+  c: tf.Tensor2D;
+}
+
+/**
+ * One LSTM step (Hochreiter & Schmidhuber 1997 with a forget gate, Gers et al. 2000; the gate
+ * layout of PyTorch's `nn.LSTM`): `[i, f, g, o] = x W + h U + b` split into 4 blocks of d,
+ * `c' = sigmoid(f) * c + sigmoid(i) * tanh(g)`, `h' = sigmoid(o) * tanh(c')`. Built from plain tf
+ * ops (matMul, split, sigmoid, tanh, mul, add), all differentiable on the cpu and wasm backends.
+ *
+ * @param x input `[B, din]`
+ * @param prev previous state (`h`, `c` `[B, d]`)
+ * @param kernel W `[din, 4d]`
+ * @param recurrent U `[d, 4d]`
+ * @param bias b `[4d]`
+ */
+export function lstmCell(
+  x: tf.Tensor2D,
+  prev: LstmState,
+  kernel: tf.Tensor,
+  recurrent: tf.Tensor,
+  bias: tf.Tensor,
+): LstmState {
+  const z = tf.add(
+    tf.add(tf.matMul(x, kernel as tf.Tensor2D), tf.matMul(prev.h, recurrent as tf.Tensor2D)),
+    bias,
+  );
+  const [i, f, g, o] = tf.split(z, 4, 1);
+  const c = tf.add(tf.mul(tf.sigmoid(f), prev.c), tf.mul(tf.sigmoid(i), tf.tanh(g))) as tf.Tensor2D;
+  const h = tf.mul(tf.sigmoid(o), tf.tanh(c)) as tf.Tensor2D;
+  return { h, c };
 }

@@ -1,7 +1,8 @@
 /**
  * Multi-modal models for AMSS/AMSS+ training: encoders (ResNet18, MLP, Transformer), fusions
- * (concat, sum, weight, FiLM, late) with the paper's uni-modal predictions (Sec. 3.2.1), a JSON
- * model builder and the bridge to the significance estimators.
+ * (concat, sum, weight, FiLM, late, MMTM channel excitation, multi-layer LSTM) with the paper's
+ * uni-modal predictions (Sec. 3.2.1), a JSON model builder and the bridge to the significance
+ * estimators.
  *
  * @module
  */

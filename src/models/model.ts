@@ -72,6 +72,24 @@ export interface Model {
    * modality's own head is in its subnetwork; `fusion/...` parameters never are (App. C.2).
    */
   unitRules(kind: UnitRulesKind): PlanRules;
+  /**
+   * A JSON summary for run records: per modality its encoder kind, input shape and feature
+   * dimension; the fusion's kind and resolved options ({@link Fusion.describe}); the class count
+   * and the number of trainable parameters.
+   */
+  describe(): ModelDescription;
+}
+
+/** What {@link Model.describe} returns (plain JSON). */
+export interface ModelDescription extends Record<string, unknown> {
+  /** One entry per modality, in order. */
+  modalities: { name: string; kind: string; input: number[]; dim: number }[];
+  /** The fusion's kind and resolved options. */
+  fusion: Record<string, unknown>;
+  /** Number of classes C. */
+  numClasses: number;
+  /** Trainable parameters (scalars), all modalities and the fusion. */
+  parameters: number;
 }
 
 /** Assembles a model from encoders (one per modality, distinct names) and a fusion. */
@@ -98,17 +116,38 @@ export function createModel(encoders: Encoder[], fusion: Fusion, numClasses: num
       return { params: sink.params, state: sink.stateVars };
     },
     forward(params, state, inputs, opts) {
-      const features = encoders.map((e) => {
+      const xs = encoders.map((e) => {
         const x = inputs[e.modality];
         if (!x) {
           throw new AmssArgumentError(
             `inputs.${e.modality} is missing (inputs has ${Object.keys(inputs).join(", ")})`,
           );
         }
-        return e.forward(params, state, x, opts);
+        return x;
       });
+      // a hybrid fusion (mmtm) runs the encoders itself, mixing the streams between stages
+      const features = fusion.encode
+        ? fusion.encode(params, state, xs, opts)
+        : encoders.map((e, k) => e.forward(params, state, xs[k], opts));
       const { logits, unimodal } = fusion.forward(params, features);
       return { logits, unimodal, features };
+    },
+    describe() {
+      const sink = new ShapeSink();
+      declare(sink);
+      const parameters = Object.values(sink.params)
+        .reduce((acc, { shape }) => acc + shape.reduce((a, b) => a * b, 1), 0);
+      return {
+        modalities: encoders.map((e) => ({
+          name: e.modality,
+          kind: e.kind,
+          input: [...e.inputShape],
+          dim: e.dim,
+        })),
+        fusion: fusion.describe(),
+        numClasses,
+        parameters,
+      };
     },
     unitRules(kind) {
       const modalityOf = modalityByPrefix(modalities);
