@@ -228,6 +228,60 @@ export function adam({ lr, beta1, beta2, eps, weightDecay = 0 }: AdamOptions) {
   );
 }
 
+/** State of {@link scaleByAdagrad}: the running sum of squared gradients per parameter. */
+export interface AdagradState {
+  sum: Record<string, tf.Variable>;
+}
+
+/**
+ * AdaGrad's scaling `g / (sqrt(sum g^2) + eps)` with the sum started at `initialAccumulator`, as
+ * PyTorch's `torch.optim.Adagrad` (eps 1e-10, no learning-rate decay). The paper's Fig. 3 runs
+ * AMSS with SGD, AdaGrad and Adam.
+ */
+export function scaleByAdagrad(
+  { eps = 1e-10, initialAccumulator = 0 }: { eps?: number; initialAccumulator?: number } = {},
+): GradientTransformation<AdagradState> {
+  requirePositive("eps", eps);
+  requireInRange("initialAccumulator", initialAccumulator, 0, Infinity);
+  return {
+    init: (params) => ({
+      sum: Object.fromEntries(
+        Object.entries(params).map((
+          [n, p],
+        ) => [n, tf.tidy(() => tf.variable(tf.fill(p.shape, initialAccumulator), false))]),
+      ),
+    }),
+    update(updates, state) {
+      const out: TensorMap = {};
+      for (const [name, g] of Object.entries(updates)) {
+        const acc = state.sum[name];
+        out[name] = tf.tidy(() => {
+          acc.assign(tf.add(acc, tf.square(g)));
+          return tf.div(g, tf.add(tf.sqrt(acc), eps));
+        });
+      }
+      return out;
+    },
+  };
+}
+
+/** Options of {@link adagrad}. */
+export interface AdagradOptions {
+  lr: Schedule;
+  eps?: number;
+  initialAccumulator?: number;
+  weightDecay?: number;
+}
+
+/** AdaGrad as PyTorch's `torch.optim.Adagrad` (L2 weight decay added to the gradient). */
+export function adagrad({ lr, eps, initialAccumulator, weightDecay = 0 }: AdagradOptions) {
+  return chain(
+    addWeightDecay(weightDecay),
+    scaleByAdagrad({ eps, initialAccumulator }),
+    scaleByLearningRate(lr),
+  );
+}
+
 /** `w <- w + u` for every parameter with an update. */
 export function applyUpdates(params: Params, updates: TensorMap): void {
   for (const [name, u] of Object.entries(updates)) {

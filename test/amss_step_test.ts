@@ -252,3 +252,87 @@ Deno.test("unit layouts used by the plan match the variables (conv channel-wise,
   assertEquals(unitLayout(params["audio/proj/kernel"].shape, { kind: "element" }).units, 12);
   assertEquals(plan.unmasked.sort(), ["fusion/bias", "fusion/kernel"]);
 });
+
+Deno.test("fixedRatios replace Eqs. 2-4; a missing modality or a ratio outside (0, 1] is an error", async () => {
+  const params = tinyParams(4);
+  const plan = planMasks(params, rules);
+  const opt = amss({ plan, seed: 3, fixedRatios: { audio: 0.25, visual: 1 } });
+  const grads = gradients(params, tinyBatch(6));
+  const info: Record<string, unknown> = {};
+  // no batch and no extras.ratios: the fixed ratios are all it needs
+  const out = await opt.update({ ...grads }, opt.init(params), {
+    params,
+    grads,
+    step: 1,
+    extras: {},
+    info,
+  });
+  const a = info.amss as AmssInfo;
+  assertEquals(a.ratios, { audio: 0.25, visual: 1 });
+  for (const g of plan.groups) {
+    const rho = g.modality === "audio" ? 0.25 : 1;
+    assertEquals(a.kept[g.id][0], unitsToKeep(rho, g.units, "ceil"), g.id);
+  }
+  assertThrows(
+    () => amss({ plan, seed: 3, fixedRatios: { audio: 0.5 } }),
+    AmssArgumentError,
+    "visual is missing",
+  );
+  assertThrows(
+    () => amss({ plan, seed: 3, fixedRatios: { audio: 0, visual: 1 } }),
+    AmssArgumentError,
+    "fixedRatios.audio",
+  );
+  tf.dispose([
+    ...Object.values(grads),
+    ...Object.values(out).filter((t) => !Object.values(grads).includes(t)),
+  ]);
+});
+
+Deno.test("gain-matched control: every masked variable scaled by the parameter-weighted mean mask of its modality, nothing zeroed", async () => {
+  const params = tinyParams(5);
+  const plan = planMasks(params, rules);
+  const ratios = { audio: 0.5, visual: 0.75 };
+  // the same seed samples the same masks: record them with apply "mask", then compare
+  const probe = amss({ plan, seed: 9, scale: "reference", recordSelection: true });
+  const control = amss({ plan, seed: 9, scale: "reference", apply: "gain-matched" });
+  const grads = gradients(params, tinyBatch(7));
+  const g = download(grads);
+  const ctx = (info: Record<string, unknown>) => ({
+    params,
+    grads,
+    step: 1,
+    extras: { ratios },
+    info,
+  });
+  const infoA: Record<string, unknown> = {};
+  const masked = await probe.update({ ...grads }, probe.init(params), ctx(infoA));
+  const infoB: Record<string, unknown> = {};
+  const scaled = await control.update({ ...grads }, control.init(params), ctx(infoB));
+  const masks = (infoA.amss as AmssInfo).masks!;
+  const gain = (infoB.amss as AmssInfo).gain!;
+  for (const mod of MODALITIES) {
+    let num = 0, den = 0;
+    for (const grp of plan.groups.filter((x) => x.modality === mod)) {
+      const perUnit = grp.members.reduce((a, mb) => a + params[mb.name].size, 0) / grp.units;
+      for (const v of masks[grp.id]) num += v * perUnit;
+      den += grp.units * perUnit;
+    }
+    assertAlmostEquals(gain[mod], num / den, 1e-9, mod);
+    assert(gain[mod] > 1, `${mod}: the reference scale 1/(p + 1/C) is a gain above 1 here`);
+  }
+  for (const grp of plan.groups) {
+    for (const mb of grp.members) {
+      const out = scaled[mb.name].dataSync();
+      g[mb.name].forEach((v, i) =>
+        assertAlmostEquals(out[i], v * gain[grp.modality], 1e-5 * (1 + Math.abs(v)))
+      );
+    }
+  }
+  for (const name of plan.unmasked) assertEquals(scaled[name], grads[name]);
+  tf.dispose([
+    ...Object.values(grads),
+    ...Object.values(masked).filter((t) => !Object.values(grads).includes(t)),
+    ...Object.values(scaled).filter((t) => !Object.values(grads).includes(t)),
+  ]);
+});

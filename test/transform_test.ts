@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
 import {
+  adagrad,
   adam,
   chain,
   disposeState,
@@ -56,6 +57,28 @@ Deno.test("adam follows torch.optim.Adam's bias-corrected recursion", async () =
     w -= lr * (m / (1 - b1 ** (t + 1))) / (Math.sqrt(v / (1 - b2 ** (t + 1))) + eps);
     assertAlmostEquals(params.w.dataSync()[0], w, 1e-6);
   }
+  disposeState(state);
+});
+
+Deno.test("adagrad follows torch.optim.Adagrad: w -= lr g / (sqrt(sum g^2) + eps), with L2 decay", async () => {
+  const lr = 0.1, eps = 1e-10, wd = 0.01;
+  const params = vars({ w: [0.5, -1] });
+  const opt = adagrad({ lr, weightDecay: wd });
+  const state = opt.init(params);
+  const w = [0.5, -1], acc = [0, 0];
+  for (const [t, g] of [[0.3, 0], [-0.1, 2], [0.7, -0.5]].entries()) {
+    const grads = { w: tf.tensor1d(g) };
+    await step(params, grads, opt, state, t + 1);
+    grads.w.dispose();
+    for (let i = 0; i < 2; i++) {
+      const gi = g[i] + wd * w[i];
+      acc[i] += gi * gi;
+      w[i] -= (lr * gi) / (Math.sqrt(acc[i]) + eps);
+    }
+    const got = params.w.dataSync();
+    w.forEach((x, i) => assertAlmostEquals(got[i], x, 1e-6));
+  }
+  assertThrows(() => adagrad({ lr: 0.1, eps: 0 }), AmssArgumentError, "eps");
   disposeState(state);
 });
 

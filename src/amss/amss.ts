@@ -54,6 +54,19 @@ export interface AmssConfig {
   seed: number;
   /** Report the selected unit indices per group in `info.amss.selected` (tests, debugging). */
   recordSelection?: boolean;
+  /**
+   * Fixed update ratios per modality instead of Eqs. 2-4 (Table 1's element-wise grid; with all
+   * ratios 1 and an AMSS+ scale, the paper's "scaling only, no masking" control of Sec. 4.4).
+   */
+  fixedRatios?: Record<string, number>;
+  /**
+   * `mask` (default): apply the sampled mask. `gain-matched`: a control that keeps the gain and
+   * drops the masking. Each step samples the mask exactly as AMSS/AMSS+ would, then multiplies
+   * every masked variable of modality k by one coefficient v_k, the parameter-weighted mean of that
+   * mask over the modality's units (a one-sample unbiased estimate of the mask's expected gain, so
+   * over steps the modality's gradient gets the same average gain, with no unit left out).
+   */
+  apply?: "mask" | "gain-matched";
 }
 
 /** Explicit, JSON-serialisable state of {@link amss}. */
@@ -74,6 +87,8 @@ export interface AmssInfo {
   zeroImportanceGroups: string[];
   /** Mask value per unit, per group id (only with `recordSelection`). */
   masks?: Record<string, Float64Array>;
+  /** `apply: "gain-matched"`: the coefficient v_k applied to each modality this step. */
+  gain?: Record<string, number>;
 }
 
 /** Per-step inputs of {@link amss}: a batch for significance, or the ratios themselves. */
@@ -143,6 +158,20 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
   );
   const rounding = requireOneOf("rounding", config.rounding ?? "ceil", ["ceil", "floor"] as const);
   const eps = requireInRange("defensive", config.defensive ?? 0, 0, 1);
+  const apply = requireOneOf("apply", config.apply ?? "mask", ["mask", "gain-matched"] as const);
+  const fixed = config.fixedRatios
+    ? config.plan.modalities.map((m) => {
+      const r = config.fixedRatios![m];
+      if (r === undefined) {
+        throw new AmssArgumentError(
+          `fixedRatios must give a ratio for every modality (${
+            config.plan.modalities.join(", ")
+          }); ${m} is missing`,
+        );
+      }
+      return requireInRange(`fixedRatios.${m}`, r, 0, 1, true);
+    })
+    : null;
   if (scale === "horvitz-thompson" && sampler === "topk") {
     throw new AmssArgumentError(
       `scale "horvitz-thompson" needs a random design; sampler "topk" never includes unselected units`,
@@ -165,6 +194,7 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
   const elementUnits = elementGroups.reduce((a, g) => a + g.units, 0);
 
   function ratiosFor(extras: AmssExtras, state: AmssState, info: AmssInfo): number[] {
+    if (fixed) return [...fixed];
     if (extras.ratios !== undefined) return ratiosFromExtras(plan.modalities, extras.ratios);
     if (!sig) {
       throw new AmssArgumentError(
@@ -258,6 +288,9 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
       // Sampling and mask values per unit, plain TS on one Float32Array.
       const rng = Rng.fromState(state.rng);
       const scaleAll = new Float32Array(totalUnits);
+      // gain-matched: parameter-weighted sums of mask values and of parameters, per modality
+      const gainNum = new Float64Array(plan.modalities.length);
+      const gainDen = new Float64Array(plan.modalities.length);
       let off = 0;
       for (const g of layout) {
         const raw = Float64Array.from(scores.subarray(off, off + g.units));
@@ -292,6 +325,12 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
           scaleAll[off + j] = m[j];
           if (m[j] > info.maxWeight) info.maxWeight = m[j];
         }
+        if (apply === "gain-matched") {
+          const mi = plan.modalities.indexOf(g.modality);
+          const perUnit = g.members.reduce((a, mb) => a + ctx.params[mb.name].size, 0) / g.units;
+          for (let j = 0; j < m.length; j++) gainNum[mi] += m[j] * perUnit;
+          gainDen[mi] += g.units * perUnit;
+        }
         info.kept[g.id] = [k, g.units];
         if (config.recordSelection) (info.masks ??= {})[g.id] = m;
         off += g.units;
@@ -306,6 +345,23 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
         if (!u) throw new AmssArgumentError(`amss: no update for masked variable ${name}`);
         return u;
       };
+      if (apply === "gain-matched") {
+        info.gain = {};
+        info.maxWeight = 0;
+        plan.modalities.forEach((mod, i) => {
+          const v = gainDen[i] > 0 ? gainNum[i] / gainDen[i] : 1;
+          info.gain![mod] = v;
+          info.maxWeight = Math.max(info.maxWeight, v);
+        });
+        tf.tidy(() => {
+          for (const g of layout) {
+            const v = info.gain![g.modality];
+            for (const mb of g.members) out[mb.name] = tf.keep(tf.mul(updateOf(mb.name), v));
+          }
+        });
+        ctx.info.amss = info;
+        return out;
+      }
       tf.tidy(() => {
         const all = tf.tensor1d(scaleAll);
         if (elementGroups.length) {
