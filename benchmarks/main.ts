@@ -11,6 +11,7 @@
  */
 import { type BackendInfo, initBackend } from "../src/backend/select.ts";
 import { type DatasetConfig, modelFromConfig, readConfig } from "./config.ts";
+import { setEarlyRho, type Suite, type SuiteContext, SUITES } from "./suites.ts";
 import { type Dataset, flattenModality, limitSplit } from "../src/data/dataset.ts";
 import { DISK_DATASETS, loadDiskDataset } from "../src/data/datasets.ts";
 import { measurePipeline, type SampleReader, WorkerPool } from "../src/data/loaders.ts";
@@ -71,6 +72,13 @@ const HELP = `deno task bench [options]
   --resume DIR          continue an interrupted sweep in DIR (same as --out DIR: finished runs are
                         skipped, interrupted ones resume from their last epoch checkpoint)
   --shard i/n           run only grid items with index % n == i (i from 0), for job arrays
+  --suite NAME          one of the paper's experiments instead of --methods: table1 (global
+                        scaling vs uniform masking grid), table2 (all methods), table5 (fusions x
+                        AMSS/AMSS+), table6 (sampling ablation + gain-matched control), table8
+                        (tau sweep, rho over the first 10 epochs), optimizers (Fig. 3); prints the
+                        paper's layout with its numbers beside ours
+  --fusion KIND         fusion of the model: concat (default) | sum | weight | film | late | mmtm
+                        | ml-lstm
   --help                this text
 Subcommands: report DIR... (merge run folders), engine (AMSS step micro-benchmark),
 speed (ms/step of a narrow ResNet18 on tfjs vs PyTorch, and AMSS/AMSS+ overhead over joint).`;
@@ -102,6 +110,10 @@ interface GridItem {
   seed: number;
   tau: number;
   dir: string;
+  /** Run tag (folder name): the method tag, or a suite's run tag. */
+  tag: string;
+  fusion?: string;
+  optimizer?: Partial<OptimizerConfig>;
 }
 
 function expandMethods(
@@ -186,10 +198,12 @@ function deviceInfo(backend: BackendInfo): Record<string, unknown> {
 interface Summaries {
   runs: RunSummary[];
   diverged: DivergedRun[];
-  /** Method tag of each run label (the run folder's parent name: joint, amss+-reference, ...). */
+  /** Run tag of each run label (the run folder's parent name: joint, amss+-reference, ...). */
   tags: Map<string, string>;
   /** The paper's rows from the first bench.json that has a config with them. */
   paper: { source: string; rows: Record<string, PaperFigures> } | null;
+  /** The suite the runs belong to (from bench.json), if any. */
+  suite: { name: string; context: SuiteContext } | null;
 }
 
 async function readSummaries(dirs: string[]): Promise<Summaries> {
@@ -197,22 +211,30 @@ async function readSummaries(dirs: string[]): Promise<Summaries> {
   const diverged: DivergedRun[] = [];
   const tags = new Map<string, string>();
   let paper: Summaries["paper"] = null;
-  const tagOf = (p: string) => p.split("/").slice(-3, -2)[0].replace(/-tau[0-9.]+$/, "");
+  let suite: Summaries["suite"] = null;
+  let benchSeen = false;
+  const tagOf = (p: string) => p.split("/").slice(-3, -2)[0];
+  const runTags: string[] = [];
+  const divergedTags: string[] = [];
   async function walk(d: string) {
     for await (const e of Deno.readDir(d)) {
       const p = `${d}/${e.name}`;
       if (e.isDirectory) await walk(p);
-      else if (e.name === "bench.json" && !paper) {
-        paper = JSON.parse(await Deno.readTextFile(p)).config?.paper ?? null;
+      else if (e.name === "bench.json" && !benchSeen) {
+        benchSeen = true;
+        const b = JSON.parse(await Deno.readTextFile(p));
+        paper = b.config?.paper ?? null;
+        suite = b.suite ?? null;
       } else if (e.name === "summary.json") {
         const s = JSON.parse(await Deno.readTextFile(p));
         if (s.history) {
           runs.push(s);
-          tags.set(s.label, tagOf(p));
+          runTags.push(tagOf(p));
         }
       } else if (e.name === "diverged.json") {
         const s = JSON.parse(await Deno.readTextFile(p));
         diverged.push({ label: s.label, seed: s.seed, message: s.message });
+        divergedTags.push(tagOf(p));
       }
     }
   }
@@ -224,13 +246,36 @@ async function readSummaries(dirs: string[]): Promise<Summaries> {
       throw e;
     }
   }
+  // a label shared by runs of different tags (same method, another fusion, optimizer, tau or
+  // fixed ratios) gets its tag appended, so that rows never merge different settings
+  const tagsOfLabel = new Map<string, Set<string>>();
+  [
+    ...runs.map((r, i) => [r.label, runTags[i]]),
+    ...diverged.map((d, i) => [d.label, divergedTags[i]]),
+  ]
+    .forEach(([l, t]) => tagsOfLabel.set(l, (tagsOfLabel.get(l) ?? new Set()).add(t)));
+  const relabel = (label: string, tag: string) =>
+    (tagsOfLabel.get(label)?.size ?? 0) > 1 ? `${label} [${tag}]` : label;
+  runs.forEach((r, i) => {
+    r.label = relabel(r.label, runTags[i]);
+    tags.set(r.label, runTags[i]);
+  });
+  diverged.forEach((d, i) => {
+    d.label = relabel(d.label, divergedTags[i]);
+    tags.set(d.label, divergedTags[i]);
+  });
   // table order: baselines first, then the rebalancing methods, AMSS family last
   const order = [
     "unimodal",
     "joint",
     "global-scale",
+    "mses",
+    "g-blending",
     "mslr",
     "ogm-ge",
+    "greedy",
+    "pmr",
+    "agm",
     "random-mask",
     "amss",
     "amss+",
@@ -240,16 +285,33 @@ async function readSummaries(dirs: string[]): Promise<Summaries> {
   runs.sort((a, b) =>
     rank(a.method, a.label).localeCompare(rank(b.method, b.label)) || a.seed - b.seed
   );
-  return { runs, diverged, tags, paper };
+  return { runs, diverged, tags, paper, suite };
 }
 
 async function writeReport(
   dir: string,
-  { runs, diverged, tags, paper }: Summaries,
+  { runs, diverged, tags, paper, suite }: Summaries,
   header: string,
 ): Promise<string> {
   let rows = aggregate(runs, diverged);
-  if (paper) rows = attachPaper(rows, paper.rows, (label) => tags.get(label));
+  // paper figures are keyed by method tag, without a tau suffix
+  const paperKey = (label: string) => tags.get(label)?.replace(/-tau[0-9.]+$/, "");
+  if (paper) rows = attachPaper(rows, paper.rows, paperKey);
+  let suiteText = "";
+  if (suite && SUITES[suite.name]) {
+    const byTag = new Map(rows.map((r) => [tags.get(r.label) ?? r.label, r]));
+    setEarlyRho((tag, epochs) => {
+      const rs = runs.filter((r) => tags.get(r.label) === tag);
+      if (!rs.length) return null;
+      const mods = Object.keys(rs[0].meanRho);
+      return Object.fromEntries(mods.map((m) => {
+        const xs = rs.flatMap((r) => r.history.slice(0, epochs).map((h) => h.meanRho[m]));
+        return [m, xs.reduce((a, b) => a + b, 0) / xs.length];
+      }));
+    });
+    const s = SUITES[suite.name];
+    suiteText = `## ${s.title}\n\n${s.table(byTag, suite.context)}`;
+  }
   const plots = historyPlots(runs);
   for (const p of plots) await writeFileAtomic(`${dir}/${p.file}`, p.svg);
   const md = [
@@ -257,6 +319,7 @@ async function writeReport(
     "",
     header,
     "",
+    ...(suiteText ? [suiteText, "", "## All runs", ""] : []),
     "Test metrics of the validation-selected epoch, mean ± sd over seeds; branch accuracy = the",
     "modality's uni-modal prediction inside the model (paper Sec. 3.2.1); mean rho: applied by the",
     "AMSS family, logged (what Eq. 4 would give) for the others.",
@@ -278,7 +341,8 @@ async function writeReport(
   await writeJsonAtomic(`${dir}/table.json`, rows);
   const text = textTable(rows);
   await writeFileAtomic(`${dir}/table.txt`, text + "\n");
-  return text;
+  if (suiteText) await writeFileAtomic(`${dir}/suite.md`, suiteText);
+  return suiteText ? `${text}\n\n${suiteText}` : text;
 }
 
 async function main(argv: string[]) {
@@ -418,31 +482,67 @@ async function main(argv: string[]) {
   }
   if (!["paper", "reference"].includes(sigMode)) fail(`--significance must be paper or reference`);
 
-  const grid: GridItem[] = [];
-  for (const tau of taus) {
-    for (const m of methods) {
-      for (const seed of seeds) {
-        const tauTag = taus.length > 1 ? `-tau${tau}` : "";
-        grid.push({
+  const suiteName = str("suite");
+  const suite: Suite | null = suiteName ? SUITES[suiteName] ?? null : null;
+  if (suiteName && !suite) {
+    fail(`--suite must be one of ${Object.keys(SUITES).join(", ")}, got ${suiteName}`);
+  }
+  const baseSpec = config ? modelFromConfig(ds, config) : modelFor(ds);
+  const suiteCtx: SuiteContext = {
+    dataset: datasetName,
+    modalities: ds.modalities.map((m) => m.name),
+    quick,
+    paperRows: config?.paper?.rows,
+    allResNet: baseSpec.modalities.every((m) => m.kind === "resnet18"),
+  };
+  // one entry per distinct run (method, options, tau, fusion, optimizer), then x seeds
+  type Entry = Omit<GridItem, "seed" | "dir">;
+  const entries: Entry[] = [];
+  if (suite) {
+    for (const r of suite.runs(suiteCtx)) {
+      for (const m of expandMethods(r.method, suiteCtx.modalities)) {
+        entries.push({
+          tag: r.tag,
           method: m.method,
-          options: {
-            ...m.options,
-            tau,
-            lambda: num("lambda", 0.9),
-            significance: sigMode,
-            units,
-            defensive: num("defensive", 0),
-          },
-          seed,
-          tau,
-          dir: `${out}/${m.tag}${tauTag}/seed-${seed}`,
+          options: { ...m.options, ...r.options },
+          tau: r.tau ?? taus[0],
+          fusion: r.fusion,
+          optimizer: r.optimizer,
         });
       }
+    }
+  } else {
+    for (const tau of taus) {
+      for (const m of methods) {
+        const tauTag = taus.length > 1 ? `-tau${tau}` : "";
+        entries.push({ tag: `${m.tag}${tauTag}`, method: m.method, options: m.options, tau });
+      }
+    }
+  }
+  const fusionFlag = str("fusion");
+  const grid: GridItem[] = [];
+  for (const e of entries) {
+    for (const seed of seeds) {
+      grid.push({
+        ...e,
+        fusion: e.fusion ?? fusionFlag,
+        options: {
+          tau: e.tau,
+          lambda: num("lambda", 0.9),
+          significance: sigMode,
+          units,
+          defensive: num("defensive", 0),
+          ...e.options,
+        },
+        seed,
+        dir: `${out}/${e.tag}/seed-${seed}`,
+      });
     }
   }
   const mine = grid.filter((_, i) => i % shardN === shardI);
   await Deno.mkdir(out, { recursive: true });
-  const spec = config ? modelFromConfig(ds, config) : modelFor(ds);
+  const specFor = (g: GridItem): ModelSpec =>
+    g.fusion ? { ...baseSpec, fusion: g.fusion as ModelSpec["fusion"] } : baseSpec;
   let pipeline: { samplesPerSecond: number; samples: number; seconds: number } | null = null;
   if (config) {
     // the input pipeline alone (decode + augment + batch), as training reads it
@@ -462,7 +562,8 @@ async function main(argv: string[]) {
   await writeJsonAtomic(`${out}/bench.json`, {
     argv,
     dataset: { name: ds.name, meta: ds.meta },
-    model: spec,
+    model: baseSpec,
+    suite: suite ? { name: suite.name, context: suiteCtx } : null,
     backend,
     epochs,
     batchSize,
@@ -492,11 +593,11 @@ async function main(argv: string[]) {
     await Deno.remove(`${g.dir}/diverged.json`).catch(() => {});
     try {
       await train({
-        model: buildModel(spec),
+        model: buildModel(specFor(g)),
         dataset: ds,
         method: g.method,
         methodOptions: g.options,
-        optimizer,
+        optimizer: { ...optimizer, ...g.optimizer },
         order,
         epochs,
         batchSize,

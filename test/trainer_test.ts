@@ -49,11 +49,21 @@ Deno.test("joint training learns, selects the epoch on validation and writes a c
 });
 
 Deno.test("a run killed after an epoch and resumed ends with the same metrics as an uninterrupted run", async () => {
-  for (const method of ["amss+", "ogm-ge"] as MethodName[]) {
+  // method state in the checkpoint: AMSS+ and OGM-GE (transform state, noise seeds), PMR
+  // (prototypes, refreshed on a shuffled half of the data), MSES (stop flags and counters; minDelta
+  // 0.05 so that a modality stops before the cut), AGM (running averages), Greedy (speeds, mode),
+  // G-Blending (weights, last boundary)
+  const methods: MethodName[] = ["amss+", "ogm-ge", "pmr", "mses", "agm", "greedy", "g-blending"];
+  for (const method of methods) {
     const opts = {
       ...base,
       method,
-      methodOptions: { scale: "horvitz-thompson" as const },
+      methodOptions: {
+        scale: "horvitz-thompson" as const,
+        pmr: { fraction: 0.5, perEpochs: 3 },
+        mses: { patience: 1, minDelta: 0.05 },
+        greedy: { startEpoch: 2 },
+      },
       epochs: 4,
     };
     const full = await train({ ...opts, model: model() });

@@ -1,8 +1,13 @@
 /**
  * Rebalancing methods behind one interface (design.md: "every rebalancing method implements one
- * interface, so the trainer has no per-method branches"). A method says which logits the loss uses
- * and which gradient transformation stands before the optimizer; the trainer passes every
- * transformation the same per-step extras (`{ batch }`: labels, uni-modal logits, features).
+ * interface, so the trainer has no per-method branches"). A method says which logits the default
+ * loss uses and which gradient transformation stands before the optimizer, and may replace the loss
+ * (PMR, G-Blending), act per epoch (PMR's prototypes, MSES, G-Blending) and keep checkpointed state
+ * (see ./rebalance/base.ts for the interface). The trainer passes every transformation the same
+ * per-step extras (`{ batch, fused, epoch }`: labels, uni-modal logits, features, fused logits).
+ *
+ * The methods of issue 6 live in ./rebalance/ (one module each, with the paper, the formula and
+ * every choice the paper leaves open in its header): PMR, AGM, Greedy, MSES, G-Blending.
  *
  * @module
  */
@@ -13,25 +18,34 @@ import type { MaskScale } from "../amss/mask.ts";
 import type { SamplerKind } from "../amss/sampling.ts";
 import type { ModalBatch } from "../amss/significance.ts";
 import { Rng } from "../rng.ts";
-import type { GradientTransformation, Params, TensorMap } from "../transform.ts";
+import type { GradientTransformation, TensorMap } from "../transform.ts";
 import { AmssArgumentError, requireFinite, requireInRange, requirePositive } from "../validate.ts";
+import { type AgmOptions, createAgm } from "./rebalance/agm.ts";
+import {
+  type Method,
+  METHOD_NAMES,
+  type MethodContext,
+  type MethodName,
+  variablesByModality,
+} from "./rebalance/base.ts";
+import { createGBlend, type GBlendOptions } from "./rebalance/gblend.ts";
+import { createGreedy, type GreedyOptions } from "./rebalance/greedy.ts";
+import { createMses, type MsesOptions } from "./rebalance/mses.ts";
+import { createPmr, type PmrOptions } from "./rebalance/pmr.ts";
+
+export { METHOD_NAMES, variablesByModality };
+export type { Method, MethodContext, MethodName };
+export type {
+  EpochEndInfo,
+  EpochStartInfo,
+  EvalMetrics,
+  FeatureVisitor,
+  LossContext,
+} from "./rebalance/base.ts";
+export type { AgmOptions, GBlendOptions, GreedyOptions, MsesOptions, PmrOptions };
 
 /** Floor on H(X_k) used in training (see PaperSignificanceConfig.entropyFloor). */
 export const ENTROPY_FLOOR = 1e-3;
-
-/** Every method name the trainer knows. */
-export const METHOD_NAMES = [
-  "joint",
-  "unimodal",
-  "amss",
-  "amss+",
-  "random-mask",
-  "global-scale",
-  "ogm-ge",
-  "mslr",
-] as const;
-/** A method name. */
-export type MethodName = typeof METHOD_NAMES[number];
 
 /** Options of every method (each method reads the ones it needs). */
 export interface MethodOptions {
@@ -54,42 +68,31 @@ export interface MethodOptions {
   units?: "paper" | "reference" | "neuron";
   /** AMSS+ defensive mixture eps. */
   defensive?: number;
+  /**
+   * AMSS family: fixed update ratios per modality instead of Eqs. 2-4 (Table 1's element-wise grid:
+   * `random-mask` with scale none; all 1 with an AMSS+ scale: the paper's scaling-only control).
+   */
+  ratios?: Record<string, number>;
+  /**
+   * AMSS family: `mask` (default) or `gain-matched`, the control that applies, per modality, the
+   * mean gain of the mask it sampled as one global coefficient, without masking (amss() `apply`).
+   */
+  apply?: "mask" | "gain-matched";
   /** global-scale: gradient coefficient v_k per modality (Table 1, default 1). mslr: lr multipliers. */
   scales?: Record<string, number>;
   /** ogm-ge: modulation strength alpha (OGM-GE's default 0.1) and whether to add GE noise. */
   alpha?: number;
   noise?: boolean;
-}
-
-/** What a method needs to know about the model. */
-export interface MethodContext {
-  modalities: string[];
-  params: Params;
-  /** Mask/ownership rules of the model (modalityOf decides which modality a variable belongs to). */
-  rules: (units: "paper" | "reference") => PlanRules;
-  seed: number;
-}
-
-/** A configured method. */
-export interface Method {
-  name: MethodName;
-  /** Human-readable variant, e.g. "amss+ (horvitz-thompson)". */
-  label: string;
-  /** The loss uses the fused logits, or the uni-modal logits of one modality (index). */
-  lossOn: "fused" | number;
-  /** Transformation applied to raw gradients before the optimizer, or null. */
-  transform: GradientTransformation | null;
-}
-
-/** Variables of each modality by `modalityOf` (shared ones, e.g. a concat head, belong to none). */
-export function variablesByModality(ctx: MethodContext): Record<string, string[]> {
-  const rules = ctx.rules("paper");
-  const out: Record<string, string[]> = Object.fromEntries(ctx.modalities.map((m) => [m, []]));
-  for (const [name, v] of Object.entries(ctx.params)) {
-    const m = rules.modalityOf(name, v.shape);
-    if (m !== null) out[m].push(name);
-  }
-  return out;
+  /** pmr: Prototypical Modal Rebalance (./rebalance/pmr.ts). */
+  pmr?: PmrOptions;
+  /** agm: Adaptive Gradient Modulation (./rebalance/agm.ts). */
+  agm?: AgmOptions;
+  /** greedy: balanced multi-modal learning of Wu et al. (./rebalance/greedy.ts). */
+  greedy?: GreedyOptions;
+  /** mses: modality-specific early stopping (./rebalance/mses.ts). */
+  mses?: MsesOptions;
+  /** g-blending: Gradient Blending (./rebalance/gblend.ts). */
+  gblend?: GBlendOptions;
 }
 
 /** Multiplies the gradients of each modality's variables by a per-step coefficient. */
@@ -197,9 +200,25 @@ export function createMethod(name: MethodName, opts: MethodOptions, ctx: MethodC
         ctx.params,
         units === "neuron" ? neuronRules(ctx.rules("paper")) : ctx.rules(units),
       );
-      const label = name === "amss"
-        ? "amss"
-        : `${name} (${scale}${name === "random-mask" ? ", uniform" : ""})`;
+      const apply = opts.apply ?? "mask";
+      if (opts.ratios) {
+        for (const m of Object.keys(opts.ratios)) {
+          if (!modalities.includes(m)) {
+            throw new AmssArgumentError(`${name}: ratios names unknown modality ${m}`);
+          }
+        }
+      }
+      const extra = [
+        ...(apply !== "mask" ? [apply] : []),
+        ...(opts.ratios
+          ? [`rho ${modalities.map((m) => `${m} ${opts.ratios![m]}`).join(" ")}`]
+          : []),
+      ];
+      const label =
+        (name === "amss"
+          ? "amss"
+          : `${name} (${scale}${name === "random-mask" ? ", uniform" : ""})`) +
+        (extra.length ? ` [${extra.join(", ")}]` : "");
       return {
         name,
         label,
@@ -211,6 +230,8 @@ export function createMethod(name: MethodName, opts: MethodOptions, ctx: MethodC
           sampler,
           defensive: opts.defensive,
           seed: ctx.seed,
+          fixedRatios: opts.ratios,
+          apply,
         }),
       };
     }
@@ -270,6 +291,16 @@ export function createMethod(name: MethodName, opts: MethodOptions, ctx: MethodC
         transform: modalityScaling(ctx, coefficients, ge, "ogm"),
       };
     }
+    case "pmr":
+      return createPmr(opts.pmr ?? {}, ctx);
+    case "agm":
+      return createAgm(opts.agm ?? {}, ctx);
+    case "greedy":
+      return createGreedy(opts.greedy ?? {}, ctx);
+    case "mses":
+      return createMses(opts.mses ?? {}, ctx);
+    case "g-blending":
+      return createGBlend(opts.gblend ?? {}, ctx);
   }
   throw new AmssArgumentError(
     `method must be one of ${METHOD_NAMES.join(", ")}, got ${JSON.stringify(name)}`,

@@ -2,11 +2,13 @@
  * One trainer for every rebalancing method (issue: "the trainer has no per-method branches").
  *
  * Per step: forward (all parameters) -> cross-entropy on the fused logits (or one modality's, for
- * `unimodal`) -> gradients -> the method's transformation -> the optimizer (SGD with momentum and
- * weight decay, or Adam; Appendix C.1) -> apply. Per epoch: evaluation on val and test (accuracy,
- * mAP, macro F1 and each modality's branch accuracy inside the joint model), a metrics line, a
- * checkpoint. Model selection uses validation accuracy only; the summary reports the test metrics
- * of the validation-selected epoch.
+ * `unimodal`; or the method's own loss hook, e.g. PMR, G-Blending) -> gradients -> the method's
+ * transformation -> the optimizer (SGD with momentum and weight decay, or Adam; Appendix C.1) ->
+ * apply. Per epoch: the method's `onEpochStart` hook (e.g. PMR's prototypes), training, evaluation
+ * on val and test (accuracy, mAP, macro F1, fused cross-entropy and each modality's branch accuracy
+ * and cross-entropy inside the joint model), the method's `onEpochEnd` hook (e.g. MSES,
+ * G-Blending), a metrics line, a checkpoint (the method's state included). Model selection uses
+ * validation accuracy only; the summary reports the test metrics of the validation-selected epoch.
  *
  * Run folder (`outDir`): `config.json`, `metrics.jsonl` (one line per epoch), `summary.json`,
  * `checkpoint.json` + `checkpoint-<epoch>.bin`; every file is written atomically. With `resume`, a
@@ -25,6 +27,7 @@ import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import { Rng } from "../rng.ts";
 import {
+  adagrad,
   adam,
   chain,
   disposeState,
@@ -36,12 +39,19 @@ import {
 import { AmssArgumentError, requireInt } from "../validate.ts";
 import { modalBatchFromOutputs, variableGradsByName } from "../models/model.ts";
 import { accuracy, macroF1, meanAveragePrecision } from "./metrics.ts";
-import { createMethod, ENTROPY_FLOOR, type MethodName, type MethodOptions } from "./methods.ts";
+import {
+  createMethod,
+  ENTROPY_FLOOR,
+  type FeatureVisitor,
+  type MethodName,
+  type MethodOptions,
+} from "./methods.ts";
+import { sumCrossEntropy } from "./rebalance/base.ts";
 import type { TrainableModel } from "./model.ts";
 
 /** Optimizer settings (Appendix C.1: SGD momentum 0.9, weight decay 1e-4, step decay x0.1; Adam). */
 export interface OptimizerConfig {
-  kind: "sgd" | "adam";
+  kind: "sgd" | "adam" | "adagrad";
   lr: number;
   momentum?: number;
   weightDecay?: number;
@@ -88,13 +98,22 @@ export interface SplitMetrics {
   macroF1: number;
   /** Accuracy of each modality's uni-modal prediction inside the model. */
   branchAcc: Record<string, number>;
+  /** Mean cross-entropy of the fused prediction (always set by {@link evaluate}). */
+  loss?: number;
+  /** Mean cross-entropy of each modality's uni-modal prediction (always set by {@link evaluate}). */
+  branchLoss?: Record<string, number>;
 }
 
 /** One line of metrics.jsonl. */
 export interface EpochRecord {
   epoch: number;
   lr: number;
+  /** Mean of the optimized objective (the method's loss) over the epoch's samples. */
   trainLoss: number;
+  /** Mean cross-entropy of the fused logits over the epoch's training samples. */
+  trainFusedLoss: number;
+  /** Mean cross-entropy of each modality's uni-modal logits over the epoch's training samples. */
+  trainBranchLoss: Record<string, number>;
   trainAcc: number;
   val: SplitMetrics;
   test: SplitMetrics;
@@ -111,6 +130,12 @@ export interface EpochRecord {
   steps: number;
   /** Training samples dropped this epoch because they failed to decode (datasets read from disk). */
   skippedSamples: number;
+  /**
+   * What the method reports: epoch means of its per-step `info.methodStats` numbers (e.g. AGM's
+   * coefficients) and what its `onEpochEnd` hook returned (e.g. MSES's stopped modalities).
+   * Absent for methods that report nothing.
+   */
+  methodLog?: Record<string, unknown>;
 }
 
 /** summary.json. */
@@ -158,16 +183,18 @@ export async function evaluate(
   const K = model.modalities.length;
   const probs = new Float32Array(data.n * C);
   const uni = Array.from({ length: K }, () => new Float32Array(data.n * C));
+  let fusedCE = 0;
   let off = 0;
   // evaluation must see every sample: a sample that fails to decode is an error here
   for await (const b of batchStream(data, ds.modalities, batchSize, { reader, strict: true })) {
-    const [p, ...u] = tf.tidy(() => {
+    const [p, f, ...u] = tf.tidy(() => {
       const out = model.forward(params, state, b.inputs, { training: false });
-      return [tf.softmax(out.logits), ...out.unimodal];
+      return [tf.softmax(out.logits), out.logits, ...out.unimodal];
     });
     probs.set(await p.data(), off * C);
+    fusedCE += sumCrossEntropy(await f.data(), b.labels, C);
     for (let k = 0; k < K; k++) uni[k].set(await u[k].data(), off * C);
-    tf.dispose([p, ...u]);
+    tf.dispose([p, f, ...u]);
     off += b.labels.length;
     disposeBatch(b);
   }
@@ -177,6 +204,10 @@ export async function evaluate(
     macroF1: macroF1(probs, data.labels, C),
     branchAcc: Object.fromEntries(
       model.modalities.map((m, k) => [m, accuracy(uni[k], data.labels, C)]),
+    ),
+    loss: fusedCE / data.n,
+    branchLoss: Object.fromEntries(
+      model.modalities.map((m, k) => [m, sumCrossEntropy(uni[k], data.labels, C) / data.n]),
     ),
   };
 }
@@ -189,8 +220,10 @@ function buildOptimizer(cfg: OptimizerConfig, stepsPerEpoch: number): GradientTr
     return sgd({ lr, momentum: cfg.momentum ?? 0.9, weightDecay: cfg.weightDecay ?? 1e-4 });
   }
   if (cfg.kind === "adam") return adam({ lr, weightDecay: cfg.weightDecay ?? 0 });
+  // AdaGrad (Fig. 3): torch.optim.Adagrad defaults, weight decay as configured (default 1e-4)
+  if (cfg.kind === "adagrad") return adagrad({ lr, weightDecay: cfg.weightDecay ?? 1e-4 });
   throw new AmssArgumentError(
-    `optimizer.kind must be "sgd" or "adam", got ${JSON.stringify(cfg.kind)}`,
+    `optimizer.kind must be "sgd", "adam" or "adagrad", got ${JSON.stringify(cfg.kind)}`,
   );
 }
 
@@ -219,6 +252,18 @@ class Progress {
 
 const fmtMap = (r: Record<string, number>) =>
   Object.entries(r).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(" ");
+const fmtLog = (r: Record<string, unknown>): string =>
+  Object.entries(r).map(([k, v]): string =>
+    `${k} ${
+      typeof v === "number"
+        ? v.toFixed(3)
+        : Array.isArray(v)
+        ? `[${v.join(",")}]`
+        : v && typeof v === "object"
+        ? fmtLog(v as Record<string, unknown>)
+        : String(v)
+    }`
+  ).join(" ");
 
 /** Trains one run and returns its summary. */
 export async function train(cfg: TrainConfig): Promise<RunSummary> {
@@ -245,6 +290,7 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
     params,
     rules: (u) => model.unitRules(u),
     seed: cfg.seed,
+    numClasses: C,
   });
   const optimizer = buildOptimizer(cfg.optimizer, stepsPerEpoch);
   const parts = method.transform
@@ -259,6 +305,8 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
     opt: opt.init(params),
     logSig: { u: null, steps: 0 } as PaperSignificanceState,
     history: [] as EpochRecord[],
+    // the method's own state (prototypes, blending weights, stop flags): restored in place on resume
+    method: method.state ?? {},
   };
   const progress = new Progress(cfg.progress);
   const out = cfg.outDir;
@@ -301,13 +349,57 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
       )(s)
       : cfg.optimizer.lr;
   let stoppedEarly = false;
+  const evalBs = cfg.evalBatchSize ?? Math.max(cfg.batchSize, 128);
+  const K = model.modalities.length;
+
+  /** An inference-mode pass over the training split for the method's epoch hook. */
+  const trainFeatures = async (
+    epoch: number,
+    visit: FeatureVisitor,
+    opts: { fraction?: number } = {},
+  ) => {
+    const fraction = opts.fraction ?? 1;
+    if (!(fraction > 0 && fraction <= 1)) {
+      throw new AmssArgumentError(`trainFeatures: fraction must be in (0, 1], got ${fraction}`);
+    }
+    const batches = Math.ceil(ds.train.n / evalBs);
+    const limit = fraction === 1 ? batches : Math.max(1, Math.floor(fraction * batches));
+    let seenBatches = 0;
+    for await (
+      const b of batchStream(ds.train, ds.modalities, evalBs, {
+        // a subset is the first batches of an order seeded by (seed, epoch), as the data order
+        rng: fraction === 1 ? undefined : new Rng(cfg.seed * 7919 + epoch + 0x51ed27),
+        reader: cfg.reader,
+        strict: cfg.strictData,
+      })
+    ) {
+      const feats = tf.tidy(() =>
+        model.forward(params, bn, b.inputs, { training: false }).features
+      );
+      try {
+        await visit(feats, b.labels);
+      } finally {
+        tf.dispose(feats);
+        disposeBatch(b);
+      }
+      if (++seenBatches >= limit) break;
+    }
+  };
 
   try {
     for (let epoch = run.epoch + 1; epoch <= cfg.epochs; epoch++) {
+      await method.onEpochStart?.({
+        epoch,
+        trainFeatures: (visit, opts) => trainFeatures(epoch, visit, opts),
+      });
       const rng = new Rng(cfg.seed * 7919 + epoch); // data order: a function of (seed, epoch)
       let lossSum = 0, hit = 0, seen = 0, msSum = 0, steps = 0, maxW = 0;
       const uSum = new Float64Array(model.modalities.length);
       const rhoSum = new Float64Array(model.modalities.length);
+      let fusedCESum = 0;
+      const branchCESum = new Float64Array(K);
+      const statSum: Record<string, number> = {};
+      const statCount: Record<string, number> = {};
       let rhoFromMethod = false;
       const t0Epoch = performance.now();
       let skipped = 0;
@@ -328,6 +420,15 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
         const { value, grads: all } = variableGradsByName(params, () => {
           const o = model.forward(params, bn, b.inputs, { training: true });
           kept = [...o.unimodal, ...o.features, o.logits].map((t) => tf.keep(t));
+          if (method.loss) {
+            const oneHot = tf.oneHot(tf.tensor1d(b.labels, "int32"), C).asType("float32");
+            return method.loss(o, oneHot as tf.Tensor2D, {
+              epoch,
+              step: run.step,
+              numClasses: C,
+              labels: b.labels,
+            });
+          }
           return crossEntropy(
             method.lossOn === "fused" ? o.logits : o.unimodal[method.lossOn],
             b.labels,
@@ -338,7 +439,6 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
         // gradient and are left alone
         const grads = Object.fromEntries(Object.entries(all).filter(([, g]) => g !== undefined));
         const loss = (await value.data())[0];
-        const K = model.modalities.length;
         const mb = await modalBatchFromOutputs(
           {
             unimodal: kept.slice(0, K) as tf.Tensor2D[],
@@ -361,7 +461,11 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
         }
         let info: Record<string, unknown>;
         try {
-          info = await step(params, grads, opt, run.opt, run.step, { batch: mb });
+          info = await step(params, grads, opt, run.opt, run.step, {
+            batch: mb,
+            fused: logits,
+            epoch,
+          });
         } catch (e) {
           tf.dispose(Object.values(grads));
           disposeBatch(b);
@@ -384,6 +488,16 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
         if (a) {
           rhoFromMethod = true;
           maxW = Math.max(maxW, a.maxWeight);
+        }
+        // per-head training cross-entropy (G-Blending's train losses; logged for every method)
+        fusedCESum += sumCrossEntropy(logits, b.labels, C);
+        for (let k = 0; k < K; k++) {
+          branchCESum[k] += sumCrossEntropy(mb.predictions[k], b.labels, C);
+        }
+        const stats = info.methodStats as Record<string, number> | undefined;
+        for (const [key, v] of Object.entries(stats ?? {})) {
+          statSum[key] = (statSum[key] ?? 0) + v;
+          statCount[key] = (statCount[key] ?? 0) + 1;
         }
         lossSum += loss * b.labels.length;
         for (let i = 0; i < b.labels.length; i++) {
@@ -411,14 +525,29 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
           `epoch ${epoch}: no training sample could be read (${skipped} skipped); see the lines above`,
         );
       }
-      const evalBs = cfg.evalBatchSize ?? Math.max(cfg.batchSize, 128);
       const val = await evaluate(model, params, bn, ds.val, ds, evalBs, cfg.reader);
       const test = await evaluate(model, params, bn, ds.test, ds, evalBs, cfg.reader);
       const meanU = Object.fromEntries(model.modalities.map((m, k) => [m, uSum[k] / steps]));
+      const trainBranchLoss = Object.fromEntries(
+        model.modalities.map((m, k) => [m, branchCESum[k] / seen]),
+      );
+      const ended = await method.onEpochEnd?.({
+        epoch,
+        trainLoss: lossSum / seen,
+        trainFusedLoss: fusedCESum / seen,
+        trainBranchLoss,
+        val,
+      });
+      const methodLog: Record<string, unknown> = {
+        ...Object.fromEntries(Object.keys(statSum).map((k) => [k, statSum[k] / statCount[k]])),
+        ...(ended ?? {}),
+      };
       const rec: EpochRecord = {
         epoch,
         lr: lrAt(run.step),
         trainLoss: lossSum / seen,
+        trainFusedLoss: fusedCESum / seen,
+        trainBranchLoss,
         trainAcc: hit / seen,
         val,
         test,
@@ -430,6 +559,8 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
         msPerStep: msSum / steps,
         steps,
         skippedSamples: skipped,
+        // only when the method reports something (records of other methods stay as they were)
+        ...(Object.keys(methodLog).length ? { methodLog } : {}),
       };
       run.history.push(rec);
       run.epoch = epoch;
@@ -440,7 +571,7 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
           test.macroF1.toFixed(3)
         } | branches ${fmtMap(test.branchAcc)} | rho ${fmtMap(rec.meanRho)} | ${
           rec.msPerStep.toFixed(1)
-        } ms/step`,
+        } ms/step${rec.methodLog ? ` | ${fmtLog(rec.methodLog)}` : ""}`,
       );
       if (out) {
         await writeFileAtomic(
