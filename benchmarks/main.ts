@@ -74,7 +74,8 @@ const HELP = `deno task bench [options]
   --shard i/n           run only grid items with index % n == i (i from 0), for job arrays
   --suite NAME          one of the paper's experiments instead of --methods: table1 (global
                         scaling vs uniform masking grid), table2 (all methods), table5 (fusions x
-                        AMSS/AMSS+), table6 (sampling ablation + gain-matched control), table8
+                        AMSS/AMSS+), table6 (sampling ablation + gain-matched control), table7
+                        (masks on classifier / backbone / both), table8
                         (tau sweep, rho over the first 10 epochs), optimizers (Fig. 3); prints the
                         paper's layout with its numbers beside ours
   --fusion KIND         fusion of the model: concat (default) | sum | weight | film | late | mmtm

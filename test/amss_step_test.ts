@@ -336,3 +336,62 @@ Deno.test("gain-matched control: every masked variable scaled by the parameter-w
     ...Object.values(scaled).filter((t) => !Object.values(grads).includes(t)),
   ]);
 });
+
+Deno.test("Table 7 classifier masks: each modality's head rows are units; backbone left alone unless 'both'", async () => {
+  const params = tinyParams(8);
+  const plan = planMasks(params, rules);
+  // fusion/kernel [6, C]: rows 0-2 read audio features, rows 3-5 visual ones
+  const classifier = { name: "fusion/kernel", rows: { audio: [0, 3], visual: [3, 6] } } as {
+    name: string;
+    rows: Record<string, [number, number]>;
+  };
+  const grads = gradients(params, tinyBatch(9));
+  const g = download(grads);
+  const ratios = { audio: 0.34, visual: 1 };
+  for (const target of ["classifier", "both"] as const) {
+    const opt = amss({ plan, seed: 4, target, classifier, recordSelection: true });
+    const info: Record<string, unknown> = {};
+    const out = await opt.update({ ...grads }, opt.init(params), {
+      params,
+      grads,
+      step: 1,
+      extras: { ratios },
+      info,
+    });
+    const a = info.amss as AmssInfo;
+    // ceil(0.34 * 3) = 2 audio rows kept, all 3 visual rows
+    assertEquals(a.kept["classifier/audio"], [2, 3]);
+    assertEquals(a.kept["classifier/visual"], [3, 3]);
+    const head = out["fusion/kernel"].dataSync();
+    const rowMask = [...a.masks!["classifier/audio"], ...a.masks!["classifier/visual"]];
+    assertEquals(rowMask.filter((v) => v === 0).length, 1);
+    for (let r = 0; r < 6; r++) {
+      for (let c = 0; c < 3; c++) {
+        assertAlmostEquals(head[r * 3 + c], g["fusion/kernel"][r * 3 + c] * rowMask[r], 1e-7);
+      }
+    }
+    assertEquals(out["fusion/bias"], grads["fusion/bias"]); // shared bias: never masked
+    const backboneMasked = plan.groups.some((grp) =>
+      grp.members.some((mb) => out[mb.name] !== grads[mb.name])
+    );
+    assertEquals(backboneMasked, target === "both", target);
+    tf.dispose(Object.values(out).filter((t) => !Object.values(grads).includes(t)));
+  }
+  assertThrows(
+    () => amss({ plan, seed: 1, target: "classifier" }),
+    AmssArgumentError,
+    "needs classifier",
+  );
+  assertThrows(
+    () =>
+      amss({
+        plan,
+        seed: 1,
+        target: "both",
+        classifier: { name: "fusion/kernel", rows: { audio: [0, 3], visual: [3, 3] } },
+      }),
+    AmssArgumentError,
+    "classifier.rows.visual",
+  );
+  tf.dispose(Object.values(grads));
+});

@@ -67,6 +67,18 @@ export interface AmssConfig {
    * over steps the modality's gradient gets the same average gain, with no unit left out).
    */
   apply?: "mask" | "gain-matched";
+  /**
+   * Which parameters are masked (Table 7): `backbone` (default: the plan's groups, i.e. the
+   * encoders), `classifier` (only the shared fusion head, see `classifier`), or `both`.
+   */
+  target?: "backbone" | "classifier" | "both";
+  /**
+   * The shared classifier for `target` classifier/both: a kernel `[rows, C]` whose row ranges
+   * `[start, end)` belong to each modality (concat fusion: the rows that read modality k's
+   * features). Each row is a unit of its modality (C_l = its row count), importance = the row's sum
+   * of squared gradients; the bias is shared and never masked.
+   */
+  classifier?: { name: string; rows: Record<string, [number, number]> };
 }
 
 /** Explicit, JSON-serialisable state of {@link amss}. */
@@ -184,12 +196,40 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
       `significance mode "reference" reproduces the two-modality audio-video code; plan has ${plan.modalities.length} modalities`,
     );
   }
-  const totalUnits = plan.groups.reduce((a, g) => a + g.units, 0);
+  const target = requireOneOf(
+    "target",
+    config.target ?? "backbone",
+    ["backbone", "classifier", "both"] as const,
+  );
+  const cls = target === "backbone" ? null : config.classifier;
+  if (target !== "backbone") {
+    if (!cls) {
+      throw new AmssArgumentError(
+        `target ${JSON.stringify(target)} needs classifier: {name, rows} (a shared fusion head)`,
+      );
+    }
+    if (apply !== "mask") {
+      throw new AmssArgumentError(`apply "gain-matched" masks the backbone only`);
+    }
+    for (const m of plan.modalities) {
+      const r = cls.rows[m];
+      if (!r || !(Number.isInteger(r[0]) && Number.isInteger(r[1]) && 0 <= r[0] && r[0] < r[1])) {
+        throw new AmssArgumentError(
+          `classifier.rows.${m} must be [start, end) with 0 <= start < end, got ${
+            JSON.stringify(r)
+          }`,
+        );
+      }
+    }
+  }
+  // the plan's groups are masked unless only the classifier is
+  const active = target === "classifier" ? [] : plan.groups;
+  const totalUnits = active.reduce((a, g) => a + g.units, 0);
   // Scores and mask values are laid out with the single-variable element-wise groups first.
   const isElement = (g: MaskPlan["groups"][number]) =>
     g.members.length === 1 && g.members[0].spec.kind === "element";
-  const elementGroups = plan.groups.filter(isElement);
-  const otherGroups = plan.groups.filter((g) => !isElement(g));
+  const elementGroups = active.filter(isElement);
+  const otherGroups = active.filter((g) => !isElement(g));
   const layout = [...elementGroups, ...otherGroups];
   const elementUnits = elementGroups.reduce((a, g) => a + g.units, 0);
 
@@ -255,7 +295,7 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
         return grad;
       };
       const scoresT = tf.tidy(() => {
-        const parts: tf.Tensor1D[] = [];
+        const parts: tf.Tensor1D[] = [tf.zeros([0]) as tf.Tensor1D];
         if (elementGroups.length) {
           const flat = (get: (name: string) => tf.Tensor) =>
             tf.concat(
@@ -335,6 +375,40 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
         if (config.recordSelection) (info.masks ??= {})[g.id] = m;
         off += g.units;
       }
+      // Table 7's classifier mask: rows of the shared head, per modality, after the backbone's draws
+      let rowScale: Float32Array | null = null;
+      if (cls) {
+        const g = ctx.grads[cls.name];
+        if (!g || g.rank !== 2) {
+          throw new AmssArgumentError(`amss: classifier ${cls.name} has no rank-2 gradient`);
+        }
+        const impT = tf.tidy(() => tf.sum(tf.square(g), 1));
+        const imp = await impT.data();
+        impT.dispose();
+        rowScale = new Float32Array(g.shape[0]).fill(1);
+        for (const [mi, mod] of plan.modalities.entries()) {
+          const [a, b] = cls.rows[mod];
+          if (b > g.shape[0]) {
+            throw new AmssArgumentError(
+              `classifier.rows.${mod} ends at ${b}, but ${cls.name} has ${g.shape[0]} rows`,
+            );
+          }
+          const raw = Float64Array.from(imp.subarray(a, b));
+          const total = raw.reduce((x, y) => x + y, 0);
+          if (!Number.isFinite(total)) {
+            throw new AmssArgumentError(`amss: non-finite classifier gradient at step ${ctx.step}`);
+          }
+          const p = total > 0
+            ? (eps > 0 ? defensiveMixture(raw, eps) : raw.map((v) => v / total))
+            : new Float64Array(b - a).fill(1 / (b - a));
+          const k = unitsToKeep(Math.max(rho[mi], Number.MIN_VALUE), b - a, rounding);
+          const m = maskFor(p, sampleUnits(sampler, p, k, rng, { onShortfall: "fill" }));
+          rowScale.set(Float32Array.from(m), a);
+          for (const v of m) if (v > info.maxWeight) info.maxWeight = v;
+          info.kept[`classifier/${mod}`] = [k, b - a];
+          if (config.recordSelection) (info.masks ??= {})[`classifier/${mod}`] = m;
+        }
+      }
       state.rng = rng.state();
 
       // Apply: one upload; one multiply for all element-wise groups, one broadcast multiply per
@@ -361,6 +435,11 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
         });
         ctx.info.amss = info;
         return out;
+      }
+      if (cls && rowScale) {
+        const u = updateOf(cls.name);
+        const rs = rowScale;
+        out[cls.name] = tf.tidy(() => tf.mul(u, tf.tensor2d(rs, [rs.length, 1])));
       }
       tf.tidy(() => {
         const all = tf.tensor1d(scaleAll);

@@ -78,6 +78,11 @@ export interface MethodOptions {
    * mean gain of the mask it sampled as one global coefficient, without masking (amss() `apply`).
    */
   apply?: "mask" | "gain-matched";
+  /**
+   * AMSS family (Table 7): mask the encoders (`backbone`, default), only the shared classifier's
+   * per-modality rows (`classifier`, concat fusion), or `both`.
+   */
+  maskTarget?: "backbone" | "classifier" | "both";
   /** global-scale: gradient coefficient v_k per modality (Table 1, default 1). mslr: lr multipliers. */
   scales?: Record<string, number>;
   /** ogm-ge: modulation strength alpha (OGM-GE's default 0.1) and whether to add GE noise. */
@@ -208,8 +213,15 @@ export function createMethod(name: MethodName, opts: MethodOptions, ctx: MethodC
           }
         }
       }
+      const target = opts.maskTarget ?? "backbone";
+      if (target !== "backbone" && !ctx.classifier) {
+        throw new AmssArgumentError(
+          `${name}: maskTarget ${target} needs a shared classifier whose rows split by modality (concat fusion)`,
+        );
+      }
       const extra = [
         ...(apply !== "mask" ? [apply] : []),
+        ...(target !== "backbone" ? [`mask ${target}`] : []),
         ...(opts.ratios
           ? [`rho ${modalities.map((m) => `${m} ${opts.ratios![m]}`).join(" ")}`]
           : []),
@@ -232,6 +244,8 @@ export function createMethod(name: MethodName, opts: MethodOptions, ctx: MethodC
           seed: ctx.seed,
           fixedRatios: opts.ratios,
           apply,
+          target,
+          classifier: target === "backbone" ? undefined : ctx.classifier,
         }),
       };
     }

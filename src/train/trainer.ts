@@ -265,6 +265,29 @@ const fmtLog = (r: Record<string, unknown>): string =>
     }`
   ).join(" ");
 
+/**
+ * The concat fusion's head kernel and the row range of each modality's features in it (Table 7's
+ * classifier masks); undefined for other fusions.
+ */
+export function concatClassifier(
+  model: TrainableModel,
+  params: Record<string, tf.Variable>,
+): { name: string; rows: Record<string, [number, number]> } | undefined {
+  const m = model as TrainableModel & {
+    fusion?: { kind?: string };
+    encoders?: readonly { dim: number }[];
+  };
+  const kernel = params["fusion/head/kernel"];
+  if (m.fusion?.kind !== "concat" || !m.encoders || !kernel) return undefined;
+  const rows: Record<string, [number, number]> = {};
+  let at = 0;
+  model.modalities.forEach((name, k) => {
+    rows[name] = [at, at + m.encoders![k].dim];
+    at += m.encoders![k].dim;
+  });
+  return at === kernel.shape[0] ? { name: "fusion/head/kernel", rows } : undefined;
+}
+
 /** Trains one run and returns its summary. */
 export async function train(cfg: TrainConfig): Promise<RunSummary> {
   const { model, dataset: ds } = cfg;
@@ -291,6 +314,7 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
     rules: (u) => model.unitRules(u),
     seed: cfg.seed,
     numClasses: C,
+    classifier: concatClassifier(model, params),
   });
   const optimizer = buildOptimizer(cfg.optimizer, stepsPerEpoch);
   const parts = method.transform

@@ -50,6 +50,11 @@ export interface MethodContext {
   seed: number;
   /** Number of classes C (PMR sizes its prototypes with it). */
   numClasses?: number;
+  /**
+   * The shared classifier, when the fusion has one whose rows split by modality (concat: the head
+   * kernel's rows reading modality k's features): Table 7's classifier masks use it.
+   */
+  classifier?: { name: string; rows: Record<string, [number, number]> };
 }
 
 /** What the loss hook sees besides the model outputs and the one-hot labels. */
