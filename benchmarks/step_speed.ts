@@ -9,9 +9,14 @@
  * 2. A two-modality model (two such encoders, concat head): joint vs AMSS vs AMSS+ (HT) steps on
  *    the same batch, interleaved; overhead = (method - joint) / joint.
  *
- *   deno task bench speed [--backend wasm] [--rounds 3] [--steps 5]
+ *   deno task bench speed [--backend wasm] [--threads 1] [--rounds 3] [--steps 5]
+ *
+ * `--threads N` (default: `AMSS_WASM_THREADS`, else 1) runs tfjs wasm on N XNNPACK threads
+ * (src/backend/wasm_threads.ts; falls back to 1 thread, noted, if they cannot start). One process
+ * holds one wasm backend, so tfjs is timed at the thread count that really runs (printed); run the
+ * bench once per count to compare them.
  */
-import { initBackend } from "../src/backend/select.ts";
+import { describeBackend, initBackend } from "../src/backend/select.ts";
 import type { ModelSpec } from "../src/models/build.ts";
 import type { MethodName } from "../src/train/methods.ts";
 import { makeStepper, median } from "./_stepper.ts";
@@ -26,7 +31,11 @@ const stepsPerRound = Number(flag("steps", "5"));
 const WIDTHS = [16, 32, 64, 128];
 const B = 16, S = 128, C = 6;
 
-const backend = await initBackend(flag("backend", "wasm") as "wasm", { fallback: "auto" });
+const threadsFlag = flag("threads", "");
+const backend = await initBackend(flag("backend", "wasm") as "wasm", {
+  fallback: "auto",
+  threads: threadsFlag === "" ? undefined : Number(threadsFlag),
+});
 console.log(`backend ${backend.name}; ${backend.notes.join("; ")}`);
 
 function encoder(name: string) {
@@ -117,7 +126,7 @@ console.log(
   }), batch ${B} x 1 x ${S} x ${S}, SGD step; medians of ${rounds} interleaved rounds x ${stepsPerRound} steps:`,
 );
 const tfMs = median(results.tfjs);
-console.log(`  tfjs ${backend.name}: ${tfMs.toFixed(1)} ms/step`);
+console.log(`  tfjs ${describeBackend(backend)}: ${tfMs.toFixed(1)} ms/step`);
 for (const key of ["torch 2 threads", "torch 1 thread"]) {
   if (results[key].length) {
     const ms = median(results[key]);

@@ -4,7 +4,9 @@
  * under Deno"):
  *
  * - `wasm` (XNNPACK) is the CPU training backend once our kernels are registered
- *   (./wasm_kernels.ts); multi-threading is off under Deno (tfjs treats Deno as Node), so 1 thread.
+ *   (./wasm_kernels.ts); multi-threading is off under Deno (tfjs treats Deno as Node), so 1 thread
+ *   unless `threads` (or `AMSS_WASM_THREADS`) asks for more: then a patched copy of the backend
+ *   bundle starts them (./wasm_threads.ts), with a start-up timeout and a fallback to 1 thread.
  * - `cpu` (pure JS) is slow (a naive conv weight-gradient loop): tests and references only.
  * - `webgpu` is built into Deno; on our machines it finds a software adapter (Mesa llvmpipe or
  *   lavapipe) that is about 15x slower than wasm, so `auto` takes it only on a real GPU.
@@ -17,8 +19,16 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { registerWasmTrainingKernels } from "./wasm_kernels.ts";
+import {
+  DEFAULT_WASM_THREADS_TIMEOUT_MS,
+  MAX_WASM_THREADS,
+  resolveWasmThreads,
+  startWasmThreads,
+  useStockWasm,
+  wasmThreadsCount,
+} from "./wasm_threads.ts";
+import { requireInt } from "../validate.ts";
 
 /** What the user may ask for (`--backend`). */
 export type BackendChoice = "auto" | "wasm" | "cpu" | "webgpu" | "tensorflow";
@@ -47,7 +57,10 @@ export interface BackendInfo {
   adapter?: string;
   /** For `webgpu`: true when the adapter is a fallback or software rasteriser (llvmpipe, ...). */
   softwareAdapter?: boolean;
-  /** For `wasm`: XNNPACK threads in use (1 under Deno). */
+  /**
+   * For `wasm`: XNNPACK threads really running (the active bundle's `getThreadsCount()`): 1 by
+   * default, more when asked for and the threaded start-up worked.
+   */
   threads?: number;
   /** Why this backend, what was tried and skipped, in order; one line each. */
   notes: string[];
@@ -66,6 +79,17 @@ export interface InitBackendOptions {
    * other tfjs warnings stay on.
    */
   quiet?: boolean;
+  /**
+   * For `wasm` (also when `auto` ends on wasm): XNNPACK threads, an integer in [1, 8]. Default: the
+   * environment variable `AMSS_WASM_THREADS`, else 1 (the stock single-threaded backend). More
+   * than 1 starts a patched copy of the backend bundle (./wasm_threads.ts; it writes a few files
+   * under `$TMPDIR` or /tmp, so needs write permission there); if that fails or times out, the
+   * stock backend runs with 1 thread and `notes` says why. Switching the thread count replaces the
+   * wasm backend: tensors already on it are lost.
+   */
+  threads?: number;
+  /** For `threads` > 1: start-up timeout in ms (default 20,000). */
+  threadsTimeoutMs?: number;
 }
 
 /** A requested backend cannot be used here; `message` is one line that says why and what to do. */
@@ -249,21 +273,46 @@ async function tryWebgpu(
   return probe;
 }
 
-async function useWasm(info: BackendInfo): Promise<BackendInfo> {
+/** How `wasm` should be started: thread count (option or env, resolved lazily) and timeout. */
+interface WasmPlan {
+  threads?: number;
+  timeoutMs: number;
+}
+
+async function useWasm(info: BackendInfo, plan: WasmPlan): Promise<BackendInfo> {
+  const want = resolveWasmThreads(plan.threads);
+  let how = "the stock bundle: tfjs turns multi-threading off under Deno";
+  if (want.threads > 1) {
+    const from = want.source === "env" ? " (AMSS_WASM_THREADS)" : "";
+    const r = await startWasmThreads(want.threads, { timeoutMs: plan.timeoutMs });
+    info.notes.push(...r.notes);
+    if (r.ok) {
+      how = `a patched bundle started for ${want.threads} threads${from}`;
+    } else {
+      info.notes.push(`wasm: ${want.threads} threads${from} unavailable, falling back to 1 thread`);
+      how = `fallback from ${want.threads} threads`;
+    }
+  } else {
+    useStockWasm(); // a threaded backend from an earlier call goes back to the stock one
+  }
   if (!(await tf.setBackend("wasm"))) {
     throw new BackendUnavailableError(info.requested, "tf.setBackend('wasm') failed");
   }
   registerWasmTrainingKernels();
   info.name = "wasm";
-  info.threads = getThreadsCount();
+  info.threads = wasmThreadsCount();
   info.notes.push(
-    `wasm: XNNPACK, ${info.threads} thread(s) (multi-threading is off under Deno); our ` +
+    `wasm: XNNPACK, ${info.threads} thread(s) (${how}); our ` +
       "Conv2DBackpropFilter and Conv2DBackpropInput kernels registered",
   );
   return info;
 }
 
-async function useAuto(info: BackendInfo, skip: Set<string>): Promise<BackendInfo> {
+async function useAuto(
+  info: BackendInfo,
+  skip: Set<string>,
+  plan: WasmPlan,
+): Promise<BackendInfo> {
   if (!skip.has("tensorflow")) {
     // tfjs-node-gpu first; plain tfjs-node (native, multi-threaded CPU) still beats 1-thread wasm.
     const pkg = await tryTensorflow(info.notes);
@@ -282,13 +331,15 @@ async function useAuto(info: BackendInfo, skip: Set<string>): Promise<BackendInf
       return info;
     }
   }
-  return await useWasm(info);
+  return await useWasm(info, plan);
 }
 
 /**
  * Selects and initialises a tfjs backend for training, and says what it did.
  *
- * - `wasm`: XNNPACK with our training kernels registered (see ./wasm_kernels.ts), 1 thread.
+ * - `wasm`: XNNPACK with our training kernels registered (see ./wasm_kernels.ts); 1 thread, or
+ *   `opts.threads` / `AMSS_WASM_THREADS` threads via ./wasm_threads.ts, falling back to 1 thread
+ *   (noted) when they cannot start within `opts.threadsTimeoutMs`.
  * - `cpu`: the pure-JS backend (slow; for tests and references).
  * - `webgpu`: checks `navigator.gpu.requestAdapter()` first and records the adapter, then loads
  *   `@tensorflow/tfjs-backend-webgpu` by dynamic import and runs one op as a self-check. A software
@@ -303,7 +354,9 @@ async function useAuto(info: BackendInfo, skip: Set<string>): Promise<BackendInf
  * and replaced by the `auto` choice.
  *
  * @param choice the requested backend
- * @param opts fallback policy and banner silencing
+ * @param opts fallback policy, banner silencing, wasm threads
+ * @throws AmssArgumentError for a `threads` or `threadsTimeoutMs` that is not a valid integer,
+ *   and for an invalid `AMSS_WASM_THREADS` when wasm is used
  * @returns the active backend, adapter/threads where relevant, and notes on how it was chosen
  */
 export async function initBackend(
@@ -317,6 +370,16 @@ export async function initBackend(
     );
   }
   const fallback = opts.fallback ?? "stop";
+  if (opts.threads !== undefined) requireInt("threads", opts.threads, 1, MAX_WASM_THREADS);
+  const plan: WasmPlan = {
+    threads: opts.threads,
+    timeoutMs: requireInt(
+      "threadsTimeoutMs",
+      opts.threadsTimeoutMs ?? DEFAULT_WASM_THREADS_TIMEOUT_MS,
+      1,
+      600_000,
+    ),
+  };
   if (opts.quiet ?? true) {
     // The cpu backend may be created lazily later; silence it now and after selection.
     silenceNodeBanner();
@@ -325,7 +388,7 @@ export async function initBackend(
   const giveUp = async (why: string): Promise<BackendInfo> => {
     if (fallback === "stop") throw new BackendUnavailableError(choice, why);
     info.notes.push(why, `falling back (fallback: "auto")`);
-    return await useAuto(info, new Set([choice]));
+    return await useAuto(info, new Set([choice]), plan);
   };
   let result: BackendInfo;
   switch (choice) {
@@ -336,7 +399,7 @@ export async function initBackend(
       result = info;
       break;
     case "wasm":
-      result = await useWasm(info);
+      result = await useWasm(info, plan);
       break;
     case "webgpu": {
       const probe = await tryWebgpu(info.notes, false);
@@ -366,7 +429,7 @@ export async function initBackend(
       break;
     }
     default:
-      result = await useAuto(info, new Set());
+      result = await useAuto(info, new Set(), plan);
   }
   if (opts.quiet ?? true) silenceNodeBanner();
   return result;
