@@ -49,6 +49,9 @@ const HELP = `deno task bench [options]
   --workers N           decode workers for datasets read from disk (default: cores - 1, at least 1;
                         0 decodes on the main thread)
   --vocab FILE          sarcasm/twitter15: bert-base-uncased vocab.txt (default DATA/vocab.txt)
+  --pretrained LIST     encoder weights to start from, e.g. text=/w/bert/model.json,image=...
+                        (tfjs weights format; names as this library's encoders, with or without
+                        the modality prefix); without it every encoder trains from scratch
   --methods LIST        comma list of: ${METHOD_NAMES.join(", ")}; a variant after a colon, e.g.
                         amss+:horvitz-thompson, amss+:paper, amss+:reference (default scale),
                         unimodal:audio (unimodal alone = one run per modality)
@@ -521,6 +524,19 @@ async function main(argv: string[]) {
     }
   }
   const fusionFlag = str("fusion");
+  const pretrained = (str("pretrained") ?? "").split(",").filter(Boolean).map((kv) => {
+    const i = kv.indexOf("=");
+    if (i <= 0) fail(`--pretrained takes MODALITY=PATH pairs, got ${JSON.stringify(kv)}`);
+    const modality = kv.slice(0, i);
+    if (!ds.modalities.some((m) => m.name === modality)) {
+      fail(
+        `--pretrained ${modality}: the dataset's modalities are ${
+          ds.modalities.map((m) => m.name)
+        }`,
+      );
+    }
+    return { modality, path: kv.slice(i + 1) };
+  });
   const grid: GridItem[] = [];
   for (const e of entries) {
     for (const seed of seeds) {
@@ -565,6 +581,7 @@ async function main(argv: string[]) {
     dataset: { name: ds.name, meta: ds.meta },
     model: baseSpec,
     suite: suite ? { name: suite.name, context: suiteCtx } : null,
+    pretrained,
     backend,
     epochs,
     batchSize,
@@ -609,6 +626,7 @@ async function main(argv: string[]) {
         progress: (str("progress") ?? "auto") as "auto",
         meta: { backend, device: deviceInfo(backend), datasetMeta: ds.meta },
         reader,
+        pretrained,
       });
     } catch (e) {
       if (!(e instanceof TrainingDivergedError)) throw e;
@@ -624,9 +642,19 @@ async function main(argv: string[]) {
     runs,
     `Command: \`deno task bench ${
       argv.join(" ")
-    }\`; dataset ${ds.name}; backend ${backend.name}; ${epochs} epochs, batch ${batchSize}, SGD lr ${optimizer.lr} momentum 0.9 wd 1e-4; total ${
-      ((performance.now() - t0) / 1000).toFixed(0)
-    } s.`,
+    }\`; dataset ${ds.name}; backend ${backend.name}; ${epochs} epochs, batch ${batchSize}, ${optimizer.kind} lr ${optimizer.lr}${
+      optimizer.kind === "sgd"
+        ? ` momentum ${optimizer.momentum ?? 0.9} wd ${optimizer.weightDecay ?? 1e-4}`
+        : ""
+    }${
+      optimizer.milestones?.length
+        ? `, x${optimizer.gamma ?? 0.1} after epochs ${optimizer.milestones}`
+        : ""
+    }; encoders: ${
+      pretrained.length
+        ? `pretrained ${pretrained.map((p) => p.modality).join(", ")}, the others from scratch`
+        : "all trained from scratch"
+    }; total ${((performance.now() - t0) / 1000).toFixed(0)} s.`,
   );
   console.log(`\n${text}\n\nreport: ${out}/report.md (runs, metrics.jsonl, SVG plots in ${out})`);
 }

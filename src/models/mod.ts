@@ -11,3 +11,4 @@ export * from "./encoders.ts";
 export * from "./fusion.ts";
 export * from "./model.ts";
 export * from "./build.ts";
+export * from "./pretrained.ts";

@@ -38,6 +38,7 @@ import {
 } from "../transform.ts";
 import { AmssArgumentError, requireInt } from "../validate.ts";
 import { modalBatchFromOutputs, variableGradsByName } from "../models/model.ts";
+import { loadPretrained, type PretrainedSpec } from "../models/pretrained.ts";
 import { accuracy, macroF1, meanAveragePrecision } from "./metrics.ts";
 import {
   createMethod,
@@ -87,6 +88,11 @@ export interface TrainConfig {
   logTau?: number;
   /** Datasets read from disk: who decodes samples (default the main thread; e.g. a WorkerPool). */
   reader?: SampleReader;
+  /**
+   * Pretrained weights per modality (tfjs weights format, src/models/pretrained.ts), loaded over
+   * the seeded initialisation; a resumed run takes its checkpoint instead.
+   */
+  pretrained?: PretrainedSpec[];
   /** Datasets read from disk: a sample that fails to decode stops the run instead of being skipped. */
   strictData?: boolean;
 }
@@ -308,6 +314,7 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
   const C = model.numClasses;
   const stepsPerEpoch = Math.ceil(ds.train.n / cfg.batchSize);
   const { params, state: bn } = model.init(cfg.seed);
+  const pretrained = cfg.pretrained?.length ? await loadPretrained(params, cfg.pretrained) : [];
   const method = createMethod(cfg.method, cfg.methodOptions ?? {}, {
     modalities: model.modalities,
     params,
@@ -333,6 +340,13 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
     method: method.state ?? {},
   };
   const progress = new Progress(cfg.progress);
+  for (const r of pretrained) {
+    progress.line(
+      `pretrained ${r.modality}: ${r.loaded.length} variables from ${r.path}` +
+        (r.missing.length ? `; ${r.missing.length} kept their initialisation` : "") +
+        (r.unused.length ? `; ${r.unused.length} weights unused` : ""),
+    );
+  }
   const out = cfg.outDir;
   if (out) {
     await Deno.mkdir(out, { recursive: true });
@@ -358,6 +372,15 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
         },
         model: model.describe?.() ?? {},
         backend: tf.getBackend(),
+        encoders: Object.fromEntries(model.modalities.map((m) => {
+          const r = pretrained.find((p) => p.modality === m);
+          return [
+            m,
+            r
+              ? { pretrained: r.path, loaded: r.loaded.length, missing: r.missing }
+              : "from scratch",
+          ];
+        })),
         ...cfg.meta,
       });
     }
