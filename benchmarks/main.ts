@@ -67,6 +67,11 @@ const HELP = `deno task bench [options]
                         neuron, like a conv channel) | paper (App. C.2: elements for dense layers)
                         | reference (only ResNet layer1-4 3x3 convs)
   --defensive EPS       AMSS+ defensive mixture: sample with (1-eps) p + eps/C_l (default 0)
+  --method-options JSON extra method options for every run, e.g. '{"pmr":{"mu":0.05}}',
+                        '{"mses":{"patience":3}}', '{"alpha":0.3}' (ogm-ge),
+                        '{"scales":{"audio":0.5}}' (mslr / global-scale); the fields are
+                        MethodOptions in src/train/methods.ts, each method's choices documented
+                        in its module header
   --significance MODE   paper (default) | reference
   --order ORDER         mask-gradients (authors' code, default) | mask-updates (Eq. 1)
   --backend NAME        auto (default) | wasm | cpu | webgpu | tensorflow
@@ -524,6 +529,17 @@ async function main(argv: string[]) {
     }
   }
   const fusionFlag = str("fusion");
+  let extraOptions: MethodOptions = {};
+  if (str("method-options")) {
+    try {
+      extraOptions = JSON.parse(str("method-options")!);
+    } catch (e) {
+      fail(`--method-options must be a JSON object: ${(e as Error).message}`);
+    }
+    if (extraOptions === null || typeof extraOptions !== "object" || Array.isArray(extraOptions)) {
+      fail(`--method-options must be a JSON object`);
+    }
+  }
   const pretrained = (str("pretrained") ?? "").split(",").filter(Boolean).map((kv) => {
     const i = kv.indexOf("=");
     if (i <= 0) fail(`--pretrained takes MODALITY=PATH pairs, got ${JSON.stringify(kv)}`);
@@ -549,6 +565,7 @@ async function main(argv: string[]) {
           significance: sigMode,
           units,
           defensive: num("defensive", 0),
+          ...extraOptions,
           ...e.options,
         },
         seed,

@@ -233,7 +233,9 @@ const table2: Suite = {
       label: labels[r.tag] ?? `Uni-modal ${r.tag.replace("unimodal-", "")}`,
       paper: ctx.paperRows?.[r.tag],
     }));
-    return rowsTable(rows, ctx, lines);
+    return rowsTable(rows, ctx, lines) +
+      "\nMSLR's per-modality learning-rate multipliers come from --method-options " +
+      `'{"scales":{...}}' (default 1 for every modality, which equals Concat).\n`;
   },
 };
 
