@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { modalityByPrefix, paperUnits } from "../src/amss/groups.ts";
+import { generateSynthetic, type SyntheticConfig } from "../src/data/synthetic.ts";
 import type { TrainableModel } from "../src/train/model.ts";
 import type { Params } from "../src/transform.ts";
 
@@ -65,4 +66,33 @@ export function tinyTrainable(
     }),
     describe: () => ({ name: "tiny-mlp", modalities }),
   };
+}
+
+/**
+ * The small imbalanced dataset the trainer tests share (4 classes; a 12-d strong modality with one
+ * confusable pair, a 6-d weak one) and the matching tiny model and run settings.
+ */
+export function tinySetup() {
+  const dataCfg: SyntheticConfig = {
+    name: "tiny",
+    numClasses: 4,
+    modalities: [
+      { name: "audio", kind: "vector", shape: [12], signal: 0.8, noise: 1, confusablePairs: 1 },
+      { name: "visual", kind: "vector", shape: [6], signal: 0.5, noise: 1 },
+    ],
+    nTrain: 160,
+    nVal: 40,
+    nTest: 80,
+    seed: 2,
+  };
+  const ds = generateSynthetic(dataCfg);
+  const model = () => tinyTrainable([{ name: "audio", dim: 12 }, { name: "visual", dim: 6 }], 4);
+  const base = {
+    dataset: ds,
+    optimizer: { kind: "sgd" as const, lr: 0.05 },
+    batchSize: 16,
+    seed: 3,
+    progress: "none" as const,
+  };
+  return { dataCfg, ds, model, base };
 }

@@ -1,33 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertGreater, assertRejects } from "@std/assert";
-import { generateSynthetic, type SyntheticConfig } from "../src/data/synthetic.ts";
 import { METHOD_NAMES, type MethodName } from "../src/train/methods.ts";
 import { train, TrainingDivergedError } from "../src/train/trainer.ts";
-import { tinyTrainable } from "./_tiny_trainable.ts";
+import { tinySetup } from "./_tiny_trainable.ts";
 
 await tf.setBackend("cpu");
 
-const dataCfg: SyntheticConfig = {
-  name: "tiny",
-  numClasses: 4,
-  modalities: [
-    { name: "audio", kind: "vector", shape: [12], signal: 0.8, noise: 1, confusablePairs: 1 },
-    { name: "visual", kind: "vector", shape: [6], signal: 0.5, noise: 1 },
-  ],
-  nTrain: 160,
-  nVal: 40,
-  nTest: 80,
-  seed: 2,
-};
-const ds = generateSynthetic(dataCfg);
-const model = () => tinyTrainable([{ name: "audio", dim: 12 }, { name: "visual", dim: 6 }], 4);
-const base = {
-  dataset: ds,
-  optimizer: { kind: "sgd" as const, lr: 0.05 },
-  batchSize: 16,
-  seed: 3,
-  progress: "none" as const,
-};
+const { model, base } = tinySetup();
 
 Deno.test("joint training learns, selects the epoch on validation and writes a complete run folder", async () => {
   const dir = await Deno.makeTempDir({ prefix: "run" });
