@@ -22,25 +22,9 @@ import {
   initBackend,
   TENSORFLOW_INSTALL_HINT,
 } from "../src/backend/select.ts";
-import { Rng } from "../src/rng.ts";
+import { randn, relErr } from "./_helpers.ts";
 
 await initBackend("cpu");
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assertEquals(a.length, b.length, "length");
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return den === 0 ? num : num / den;
-}
-
-function randn(n: number, seed: number): Float32Array {
-  const rng = new Rng(seed), out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = rng.normal();
-  return out;
-}
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 

@@ -30,7 +30,7 @@ import {
   WasmThreadsPatchError,
 } from "../src/backend/wasm_threads.ts";
 import { AmssArgumentError } from "../src/validate.ts";
-import { Rng } from "../src/rng.ts";
+import { randn, relErr } from "./_helpers.ts";
 
 const bundlePath = decodeURIComponent(
   new URL(import.meta.resolve("@tensorflow/tfjs-backend-wasm")).pathname,
@@ -44,22 +44,6 @@ if (!canWrite) {
     `backend_threads_test: skipping the threaded-backend tests: they write the patched bundle ` +
       `under ${cacheRoot} and need --allow-write=${cacheRoot}`,
   );
-}
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assertEquals(a.length, b.length, "length");
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return den === 0 ? num : num / den;
-}
-
-function randn(n: number, seed: number): Float32Array {
-  const rng = new Rng(seed), out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = rng.normal();
-  return out;
 }
 
 type Shape4 = [number, number, number, number];

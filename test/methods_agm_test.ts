@@ -1,11 +1,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
-import { modalityByPrefix, paperUnits } from "../src/amss/groups.ts";
 import type { ModalBatch } from "../src/amss/significance.ts";
 import { createMethod } from "../src/train/methods.ts";
 import { agmCoefficients, agmScores, shapleyResponses } from "../src/train/rebalance/agm.ts";
 import type { UpdateContext } from "../src/transform.ts";
 import { AmssArgumentError } from "../src/validate.ts";
+import { methodContext } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -61,12 +61,7 @@ Deno.test("AGM: the transform scales each modality's gradients by its coefficien
     "v/w": tf.variable(tf.ones([2])),
     "fusion/w": tf.variable(tf.ones([2])),
   };
-  const m = createMethod("agm", { agm: { alpha: 1 } }, {
-    modalities: names,
-    params,
-    rules: () => ({ modalities: names, modalityOf: modalityByPrefix(names), unitOf: paperUnits }),
-    seed: 1,
-  });
+  const m = createMethod("agm", { agm: { alpha: 1 } }, methodContext(params, names));
   // one sample, label 0; u_a = (ln 3, 0), u_v = (0, 0), F = u_a + u_v: responses m_a = u_a,
   // m_v = u_v, scores s = (ln 3/4, ln 1/2); first step: averages 0, so eta = (1, 1)
   const batch: ModalBatch = {
@@ -97,16 +92,7 @@ Deno.test("AGM: the transform scales each modality's gradients by its coefficien
 
 Deno.test("AGM: bad options name the option", () => {
   const params = { "a/w": tf.variable(tf.zeros([1])), "v/w": tf.variable(tf.zeros([1])) };
-  const ctx = {
-    modalities: ["a", "v"],
-    params,
-    rules: () => ({
-      modalities: ["a", "v"],
-      modalityOf: modalityByPrefix(["a", "v"]),
-      unitOf: paperUnits,
-    }),
-    seed: 1,
-  };
+  const ctx = methodContext(params);
   assertThrows(() => createMethod("agm", { agm: { cap: 0 } }, ctx), AmssArgumentError, "agm.cap");
   assertThrows(
     () => createMethod("agm", { agm: { alpha: Infinity } }, ctx),

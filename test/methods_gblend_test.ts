@@ -1,9 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
-import { modalityByPrefix, paperUnits } from "../src/amss/groups.ts";
 import { createMethod, type EpochEndInfo } from "../src/train/methods.ts";
 import { gblendWeights } from "../src/train/rebalance/gblend.ts";
 import { AmssArgumentError } from "../src/validate.ts";
+import { methodContext } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -36,12 +36,7 @@ Deno.test("G-Blending: a head whose validation loss rose gets 0 (or |G| with neg
 Deno.test("G-Blending: uniform start, the blended loss sum_h w_h CE_h, weights recomputed after each super-epoch", async () => {
   const names = ["a", "v"];
   const params = { "a/w": tf.variable(tf.zeros([1])) };
-  const m = createMethod("g-blending", {}, {
-    modalities: names,
-    params,
-    rules: () => ({ modalities: names, modalityOf: modalityByPrefix(names), unitOf: paperUnits }),
-    seed: 1,
-  });
+  const m = createMethod("g-blending", {}, methodContext(params, names));
   const LN3 = Math.log(3);
   const lossOf = async () => {
     const l = tf.tidy(() =>
@@ -80,16 +75,7 @@ Deno.test("G-Blending: uniform start, the blended loss sum_h w_h CE_h, weights r
 
 Deno.test("G-Blending: bad options name the option", () => {
   const params = { "a/w": tf.variable(tf.zeros([1])) };
-  const ctx = {
-    modalities: ["a", "v"],
-    params,
-    rules: () => ({
-      modalities: ["a", "v"],
-      modalityOf: modalityByPrefix(["a", "v"]),
-      unitOf: paperUnits,
-    }),
-    seed: 1,
-  };
+  const ctx = methodContext(params);
   assertThrows(
     () => createMethod("g-blending", { gblend: { superEpoch: 0 } }, ctx),
     AmssArgumentError,

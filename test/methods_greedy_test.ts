@@ -1,6 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertAlmostEquals, assertEquals, assertRejects, assertThrows } from "@std/assert";
-import { modalityByPrefix, paperUnits } from "../src/amss/groups.ts";
 import type { ModalBatch } from "../src/amss/significance.ts";
 import { createMethod, type MethodContext } from "../src/train/methods.ts";
 import {
@@ -10,6 +9,7 @@ import {
 } from "../src/train/rebalance/greedy.ts";
 import type { Params, TensorMap, UpdateContext } from "../src/transform.ts";
 import { AmssArgumentError } from "../src/validate.ts";
+import { methodContext } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -52,12 +52,7 @@ function tinyCtx(): MethodContext {
     "fusion/w": tf.variable(tf.ones([4, 2])), // concat kernel: rows 0-1 take a's features, 2-3 v's
     "fusion/b": tf.variable(tf.zeros([2])),
   };
-  return {
-    modalities: names,
-    params,
-    rules: () => ({ modalities: names, modalityOf: modalityByPrefix(names), unitOf: paperUnits }),
-    seed: 1,
-  };
+  return methodContext(params, names);
 }
 
 const batch: ModalBatch = {
@@ -113,12 +108,7 @@ Deno.test("Greedy: on an MMTM fusion the bypass is the modality's excitation plu
     "fusion/mmtm/stage2/excite/a/kernel": tf.variable(tf.ones([2, 2])),
     "fusion/mmtm/stage2/excite/v/kernel": tf.variable(tf.ones([2, 2])),
   };
-  const ctx: MethodContext = {
-    modalities: names,
-    params,
-    rules: () => ({ modalities: names, modalityOf: modalityByPrefix(names), unitOf: paperUnits }),
-    seed: 1,
-  };
+  const ctx: MethodContext = methodContext(params, names);
   const m = createMethod("greedy", { greedy: { startEpoch: 1 } }, ctx);
   const grads: TensorMap = {
     "a/w": tf.fill([2, 2], 0.1),

@@ -1,10 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertEquals, assertThrows } from "@std/assert";
-import { modalityByPrefix, paperUnits } from "../src/amss/groups.ts";
 import { createMethod, type EpochEndInfo } from "../src/train/methods.ts";
 import { msesCheck, msesInit } from "../src/train/rebalance/mses.ts";
 import type { TensorMap } from "../src/transform.ts";
 import { AmssArgumentError } from "../src/validate.ts";
+import { methodContext } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -49,12 +49,7 @@ Deno.test("MSES: the transform gives a stopped modality's variables no update; e
     "v/w": tf.variable(tf.ones([2])),
     "fusion/w": tf.variable(tf.ones([2])),
   };
-  const m = createMethod("mses", { mses: { patience: 1 } }, {
-    modalities: names,
-    params,
-    rules: () => ({ modalities: names, modalityOf: modalityByPrefix(names), unitOf: paperUnits }),
-    seed: 1,
-  });
+  const m = createMethod("mses", { mses: { patience: 1 } }, methodContext(params, names));
   const end = (epoch: number, a: number, v: number): EpochEndInfo => ({
     epoch,
     trainLoss: 1,
@@ -74,16 +69,7 @@ Deno.test("MSES: the transform gives a stopped modality's variables no update; e
 
 Deno.test("MSES: bad options name the option", () => {
   const params = { "a/w": tf.variable(tf.zeros([1])) };
-  const ctx = {
-    modalities: ["a", "v"],
-    params,
-    rules: () => ({
-      modalities: ["a", "v"],
-      modalityOf: modalityByPrefix(["a", "v"]),
-      unitOf: paperUnits,
-    }),
-    seed: 1,
-  };
+  const ctx = methodContext(params);
   assertThrows(
     () => createMethod("mses", { mses: { patience: 0 } }, ctx),
     AmssArgumentError,

@@ -1,9 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
-import { modalityByPrefix, paperUnits } from "../src/amss/groups.ts";
 import { createMethod } from "../src/train/methods.ts";
 import { pmrLoss, pmrTerms, refreshPrototypes } from "../src/train/rebalance/pmr.ts";
 import { AmssArgumentError } from "../src/validate.ts";
+import { methodContext } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -100,17 +100,7 @@ Deno.test("PMR: prototypes are class means, refreshed with momentum; an empty cl
 
 Deno.test("PMR: bad options name the option", () => {
   const params = { "a/w": tf.variable(tf.zeros([2, 2])), "v/w": tf.variable(tf.zeros([2, 2])) };
-  const ctx = {
-    modalities: ["a", "v"],
-    params,
-    rules: () => ({
-      modalities: ["a", "v"],
-      modalityOf: modalityByPrefix(["a", "v"]),
-      unitOf: paperUnits,
-    }),
-    seed: 1,
-    numClasses: 2,
-  };
+  const ctx = methodContext(params, ["a", "v"], { numClasses: 2 });
   for (
     const [pmr, name] of [
       [{ beta: -1 }, "pmr.beta"],

@@ -18,12 +18,12 @@ import {
   modalBatchFromOutputs,
   type ModalitySpec,
   type Model,
-  type ModelOutputs,
   ModelSpecError,
   type State,
   variableGradsByName,
   variableSeed,
 } from "../src/models/mod.ts";
+import { arr, disposeAll, disposeOut, inputsFor as sharedInputs, matmul } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -63,36 +63,7 @@ const FUSIONS: FusionSpec[] = [
   { kind: "late", combine: "prob-mean" },
 ];
 
-function inputsFor(model: Model, seed: number, batch = B): Record<string, tf.Tensor> {
-  const out: Record<string, tf.Tensor> = {};
-  model.encoders.forEach((e, k) => {
-    out[e.modality] = tf.randomNormal([batch, ...e.inputShape], 0, 1, "float32", seed + 17 * k + 1);
-  });
-  return out;
-}
-
-function disposeAll(...maps: Record<string, tf.Tensor>[]): void {
-  for (const m of maps) for (const t of Object.values(m)) t.dispose();
-}
-
-function disposeOut(out: ModelOutputs): void {
-  tf.dispose([out.logits, ...out.unimodal, ...out.features]);
-}
-
-async function arr(t: tf.Tensor): Promise<Float32Array> {
-  return (await t.data()) as Float32Array;
-}
-
-/** Row-major `[n, p] = [n, m] x [m, p]` in float64. */
-function matmul(a: ArrayLike<number>, b: ArrayLike<number>, n: number, m: number, p: number) {
-  const out = new Float64Array(n * p);
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < m; k++) {
-      for (let j = 0; j < p; j++) out[i * p + j] += a[i * m + k] * b[k * p + j];
-    }
-  }
-  return out;
-}
+const inputsFor = (model: Model, seed: number, batch = B) => sharedInputs(model, seed, batch);
 
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-5, msg = "") {
   assertEquals(actual.length, expected.length, `${msg}: length`);

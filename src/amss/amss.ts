@@ -294,8 +294,9 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
         if (!grad) throw new AmssArgumentError(`amss: no gradient for masked variable ${name}`);
         return grad;
       };
-      const scoresT = tf.tidy(() => {
-        const parts: tf.Tensor1D[] = [tf.zeros([0]) as tf.Tensor1D];
+      // (no backbone groups when only the classifier is masked: nothing to score or download)
+      const scoresT = totalUnits === 0 ? null : tf.tidy(() => {
+        const parts: tf.Tensor1D[] = [];
         if (elementGroups.length) {
           const flat = (get: (name: string) => tf.Tensor) =>
             tf.concat(
@@ -322,8 +323,8 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
         }
         return tf.concat(parts);
       });
-      const scores = await scoresT.data();
-      scoresT.dispose();
+      const scores = scoresT ? await scoresT.data() : new Float32Array(0);
+      scoresT?.dispose();
 
       // Sampling and mask values per unit, plain TS on one Float32Array.
       const rng = Rng.fromState(state.rng);

@@ -1,0 +1,82 @@
+/** Small helpers shared by several test files (model inputs, disposal, float64 references). */
+import * as tf from "@tensorflow/tfjs";
+import { assertEquals } from "@std/assert";
+import type { Model, ModelOutputs } from "../src/models/model.ts";
+import { modalityByPrefix, paperUnits } from "../src/amss/groups.ts";
+import { Rng } from "../src/rng.ts";
+import type { MethodContext } from "../src/train/methods.ts";
+import type { Params } from "../src/transform.ts";
+
+/** Seeded N(0, 1) inputs `[batch, ...inputShape]` for every encoder of a model. */
+export function inputsFor(model: Model, seed: number, batch: number): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  model.encoders.forEach((e, k) => {
+    out[e.modality] = tf.randomNormal([batch, ...e.inputShape], 0, 1, "float32", seed + 17 * k + 1);
+  });
+  return out;
+}
+
+/** Disposes every tensor of the given maps. */
+export function disposeAll(...maps: Record<string, tf.Tensor>[]): void {
+  for (const m of maps) for (const t of Object.values(m)) t.dispose();
+}
+
+/** Disposes a forward pass's outputs. */
+export function disposeOut(out: ModelOutputs): void {
+  tf.dispose([out.logits, ...out.unimodal, ...out.features]);
+}
+
+/** A tensor's values. */
+export async function arr(t: tf.Tensor): Promise<Float32Array> {
+  return (await t.data()) as Float32Array;
+}
+
+/** Row-major `[n, p] = [n, m] x [m, p]` in float64. */
+export function matmul(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  n: number,
+  m: number,
+  p: number,
+) {
+  const out = new Float64Array(n * p);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < m; k++) {
+      for (let j = 0; j < p; j++) out[i * p + j] += a[i * m + k] * b[k * p + j];
+    }
+  }
+  return out;
+}
+
+/** max |a - b| / max |b| (max |a - b| when b is all zero). */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assertEquals(a.length, b.length, "length");
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return den === 0 ? num : num / den;
+}
+
+/** n seeded standard-normal floats. */
+export function randn(n: number, seed: number): Float32Array {
+  const rng = new Rng(seed), out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = rng.normal();
+  return out;
+}
+
+/** A method context over `params` for modalities named by prefix (`a/...`, `v/...`), paper units. */
+export function methodContext(
+  params: Params,
+  names: string[] = ["a", "v"],
+  extra: Partial<MethodContext> = {},
+): MethodContext {
+  return {
+    modalities: names,
+    params,
+    rules: () => ({ modalities: names, modalityOf: modalityByPrefix(names), unitOf: paperUnits }),
+    seed: 1,
+    ...extra,
+  };
+}
