@@ -11,7 +11,10 @@ import {
   batchNormTrain,
   conv2dFilterGrad,
   conv2dInputGrad,
+  registerTrainingKernels,
   registerWasmTrainingKernels,
+  trainingKernelsRegistered,
+  unregisterTrainingKernels,
   unregisterWasmTrainingKernels,
   UnsupportedConvError,
   wasmTrainingKernelsRegistered,
@@ -453,6 +456,39 @@ Deno.test({
   },
 });
 
+Deno.test("registerTrainingKernels('webgpu') swaps tfjs-webgpu's conv gradients for ours, and back", async () => {
+  // Importing the package registers its kernels; no adapter is needed to (un)register them.
+  await import("@tensorflow/tfjs-backend-webgpu");
+  const kernel = (name: string) => tf.getKernel(name, "webgpu")?.kernelFunc;
+  const wasOn = trainingKernelsRegistered("webgpu");
+  unregisterTrainingKernels("webgpu");
+  const stockF = kernel(tf.Conv2DBackpropFilter), stockI = kernel(tf.Conv2DBackpropInput);
+  assert(stockF != null && stockI != null, "tfjs-webgpu registers both conv gradients itself");
+  try {
+    registerTrainingKernels("webgpu");
+    assertEquals(trainingKernelsRegistered("webgpu"), "filterGrad=true,inputGrad=true");
+    registerWasmTrainingKernels();
+    // The same backend-independent kernel functions as on wasm, not tfjs-webgpu's.
+    assert(
+      kernel(tf.Conv2DBackpropFilter) === tf.getKernel(tf.Conv2DBackpropFilter, "wasm")?.kernelFunc,
+    );
+    assert(
+      kernel(tf.Conv2DBackpropInput) === tf.getKernel(tf.Conv2DBackpropInput, "wasm")?.kernelFunc,
+    );
+    assert(kernel(tf.Conv2DBackpropFilter) !== stockF);
+    registerTrainingKernels("webgpu", { inputGrad: false });
+    assertEquals(trainingKernelsRegistered("webgpu"), "filterGrad=true,inputGrad=false");
+    assert(kernel(tf.Conv2DBackpropInput) === stockI, "stock dx is back");
+    assert(kernel(tf.Conv2DBackpropFilter) !== stockF);
+    unregisterTrainingKernels("webgpu");
+    assertEquals(trainingKernelsRegistered("webgpu"), null);
+    assert(kernel(tf.Conv2DBackpropFilter) === stockF && kernel(tf.Conv2DBackpropInput) === stockI);
+    assert(wasmTrainingKernelsRegistered(), "wasm's registration is untouched");
+  } finally {
+    if (wasOn != null) registerTrainingKernels("webgpu");
+  }
+});
+
 Deno.test({
   name: "initBackend('webgpu') either works (adapter recorded) or fails with a clear message",
   sanitizeResources: false,
@@ -463,6 +499,8 @@ Deno.test({
       assertEquals(info.name, "webgpu");
       assert(typeof info.adapter === "string" && info.adapter.length > 0);
       assert(describeBackend(info).startsWith("webgpu on "));
+      assertEquals(trainingKernelsRegistered("webgpu"), "filterGrad=true,inputGrad=true");
+      assert(info.notes.some((n) => n.includes("Conv2DBackpropFilter")), info.notes.join("; "));
       const t = tf.square(tf.tensor1d([1, 2, 3]));
       assertEquals(Array.from(await t.data()), [1, 4, 9]);
       t.dispose();

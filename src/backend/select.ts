@@ -19,7 +19,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { registerWasmTrainingKernels } from "./wasm_kernels.ts";
+import { registerTrainingKernels, registerWasmTrainingKernels } from "./wasm_kernels.ts";
 import {
   DEFAULT_WASM_THREADS_TIMEOUT_MS,
   MAX_WASM_THREADS,
@@ -261,6 +261,8 @@ async function tryWebgpu(
     const v = (await t.data())[0];
     t.dispose();
     if (v !== 3) throw new Error(`self-check gave 1 + 2 = ${v}`);
+    // tfjs-webgpu's own conv gradients are per-weight / naive loops: ours run on its Conv2D.
+    registerTrainingKernels("webgpu");
   } catch (e) {
     notes.push(
       `webgpu: adapter ${label}, but the backend failed: ${
@@ -269,7 +271,9 @@ async function tryWebgpu(
     );
     return null;
   }
-  notes.push(`webgpu: adapter ${label}`);
+  notes.push(
+    `webgpu: adapter ${label}; our Conv2DBackpropFilter and Conv2DBackpropInput kernels registered`,
+  );
   return probe;
 }
 
