@@ -9,12 +9,13 @@
  * 2. A two-modality model (two such encoders, concat head): joint vs AMSS vs AMSS+ (HT) steps on
  *    the same batch, interleaved; overhead = (method - joint) / joint.
  *
- *   deno task bench speed [--backend wasm] [--threads 1] [--rounds 3] [--steps 5]
+ *   deno task bench speed [--backend wasm] [--threads 1] [--compare-threads 2] [--rounds 3] [--steps 5]
  *
  * `--threads N` (default: `AMSS_WASM_THREADS`, else 1) runs tfjs wasm on N XNNPACK threads
- * (src/backend/wasm_threads.ts; falls back to 1 thread, noted, if they cannot start). One process
- * holds one wasm backend, so tfjs is timed at the thread count that really runs (printed); run the
- * bench once per count to compare them.
+ * (src/backend/wasm_threads.ts; falls back to 1 thread, noted, if they cannot start).
+ * `--compare-threads M` (default 2; 0 turns it off) also times tfjs wasm on M threads in a worker
+ * (./_speed_worker.ts: its own tfjs and wasm backend), interleaved in the same rounds, so both
+ * thread counts meet PyTorch under the same machine load.
  */
 import { describeBackend, initBackend } from "../src/backend/select.ts";
 import type { ModelSpec } from "../src/models/build.ts";
@@ -32,6 +33,7 @@ const WIDTHS = [16, 32, 64, 128];
 const B = 16, S = 128, C = 6;
 
 const threadsFlag = flag("threads", "");
+const compareThreads = Number(flag("compare-threads", "2"));
 const backend = await initBackend(flag("backend", "wasm") as "wasm", {
   fallback: "auto",
   threads: threadsFlag === "" ? undefined : Number(threadsFlag),
@@ -111,11 +113,58 @@ async function startTorch(threads: number): Promise<TorchProc | string> {
   };
 }
 
+interface TfjsWorker {
+  label: string;
+  ask(n: number): Promise<number>;
+  quit(): void;
+}
+/** tfjs wasm on `threads` threads in a worker, or a line saying why not. */
+async function startTfjsWorker(threads: number): Promise<TfjsWorker | string> {
+  const w = new Worker(new URL("./_speed_worker.ts", import.meta.url).href, { type: "module" });
+  const next = () =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      w.onmessage = (e) => resolve(e.data);
+      w.onerror = (e) => {
+        e.preventDefault();
+        resolve({ error: e.message });
+      };
+    });
+  const ready = next();
+  w.postMessage({ init: { threads, spec: single, batch: B, classes: C } });
+  const r = await ready;
+  if (r.error || r.threads !== threads) {
+    w.terminate();
+    return `tfjs on ${threads} threads skipped: ${r.error ?? `the worker got ${r.threads}`}`;
+  }
+  return {
+    label: String(r.ready),
+    async ask(n: number) {
+      const answer = next();
+      w.postMessage({ run: n });
+      const a = await answer;
+      if (a.error) throw new Error(`speed worker: ${a.error}`);
+      return Number(a.ms);
+    },
+    quit() {
+      w.postMessage({ quit: true });
+    },
+  };
+}
+const tfMore = backend.name === "wasm" && compareThreads > 0 && compareThreads !== backend.threads
+  ? await startTfjsWorker(compareThreads)
+  : null;
+
 const torch2 = await startTorch(2);
 const torch1 = typeof torch2 === "string" ? torch2 : await startTorch(1);
-const results: Record<string, number[]> = { tfjs: [], "torch 2 threads": [], "torch 1 thread": [] };
+const results: Record<string, number[]> = {
+  tfjs: [],
+  tfjsMore: [],
+  "torch 2 threads": [],
+  "torch 1 thread": [],
+};
 for (let r = 0; r < rounds; r++) {
   results.tfjs.push(await timeSteps(tfStep, stepsPerRound));
+  if (tfMore && typeof tfMore !== "string") results.tfjsMore.push(await tfMore.ask(stepsPerRound));
   if (typeof torch2 !== "string") results["torch 2 threads"].push(await torch2.ask(stepsPerRound));
   if (typeof torch1 !== "string") results["torch 1 thread"].push(await torch1.ask(stepsPerRound));
 }
@@ -126,18 +175,25 @@ console.log(
   }), batch ${B} x 1 x ${S} x ${S}, SGD step; medians of ${rounds} interleaved rounds x ${stepsPerRound} steps:`,
 );
 const tfMs = median(results.tfjs);
-console.log(`  tfjs ${describeBackend(backend)}: ${tfMs.toFixed(1)} ms/step`);
+const tfName = describeBackend(backend);
+console.log(`  tfjs ${tfName}: ${tfMs.toFixed(1)} ms/step`);
+const tfRows: [string, number][] = [[tfName, tfMs]];
+if (tfMore && typeof tfMore !== "string") {
+  const ms = median(results.tfjsMore);
+  console.log(
+    `  tfjs ${tfMore.label}, in a worker: ${ms.toFixed(1)} ms/step (${(tfMs / ms).toFixed(2)}x)`,
+  );
+  tfRows.push([tfMore.label, ms]);
+} else if (typeof tfMore === "string") console.log(`  ${tfMore}`);
 for (const key of ["torch 2 threads", "torch 1 thread"]) {
   if (results[key].length) {
     const ms = median(results[key]);
-    console.log(
-      `  PyTorch ${key.slice(6)}: ${ms.toFixed(1)} ms/step  (tfjs / PyTorch = ${
-        (tfMs / ms).toFixed(2)
-      })`,
-    );
+    const ratios = tfRows.map(([n, t]) => `tfjs ${n} / PyTorch = ${(t / ms).toFixed(2)}`);
+    console.log(`  PyTorch ${key.slice(6)}: ${ms.toFixed(1)} ms/step  (${ratios.join("; ")})`);
   }
 }
 if (typeof torch2 === "string") console.log(`  ${torch2}`);
+if (tfMore && typeof tfMore !== "string") tfMore.quit();
 for (const p of [torch2, torch1]) if (typeof p !== "string") await p.quit();
 
 // ---- 2. AMSS overhead on a two-modality model

@@ -6,6 +6,7 @@ import { unitLayout, type UnitSpec } from "../src/amss/units.ts";
 import { unitsToKeep } from "../src/amss/sampling.ts";
 import { chain, disposeState, type Params, sgd, step } from "../src/transform.ts";
 import { AmssArgumentError } from "../src/validate.ts";
+import { Rng } from "../src/rng.ts";
 import { gradients, modalBatch, MODALITIES, tinyBatch, tinyParams } from "./_tiny_model.ts";
 
 await tf.setBackend("cpu");
@@ -394,4 +395,75 @@ Deno.test("Table 7 classifier masks: each modality's head rows are units; backbo
     "classifier.rows.visual",
   );
   tf.dispose(Object.values(grads));
+});
+
+Deno.test("each group's importance is its per-unit sum of squares, whatever its layout (top-k selects exactly the largest)", async () => {
+  // Channel-last conv and dense kernels (scored together), a channel unit on axis 0 and a
+  // two-member group (scored one by one), element-wise vectors: top-k must keep the k units of
+  // largest importance computed here in plain JS, for every importance mode.
+  const rng = new Rng(21);
+  const shapes: Record<string, number[]> = {};
+  for (const m of MODALITIES) {
+    shapes[`${m}/c1/kernel`] = [3, 3, 2, 6];
+    shapes[`${m}/c2/kernel`] = [1, 1, 6, 5];
+    shapes[`${m}/dense/kernel`] = [4, 6];
+    shapes[`${m}/rows/kernel`] = [7, 3];
+    shapes[`${m}/pair/a`] = [2, 5];
+    shapes[`${m}/pair/b`] = [5];
+    shapes[`${m}/bn/gamma`] = [6];
+  }
+  const values = (shape: number[]) =>
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal());
+  const w = Object.fromEntries(Object.entries(shapes).map(([k, sh]) => [k, values(sh)]));
+  const g = Object.fromEntries(Object.entries(shapes).map(([k, sh]) => [k, values(sh)]));
+  const params: Params = Object.fromEntries(
+    Object.entries(shapes).map(([k, sh]) => [k, tf.variable(tf.tensor(w[k], sh))]),
+  );
+  const grads = Object.fromEntries(
+    Object.entries(shapes).map(([k, sh]) => [k, tf.tensor(g[k], sh)]),
+  );
+  const plan = planMasks(params, {
+    modalities: MODALITIES,
+    modalityOf: modalityByPrefix(MODALITIES),
+    unitOf: (name, shape) =>
+      name.endsWith("rows/kernel")
+        ? { kind: "channel", axis: 0 }
+        : name.includes("/pair/")
+        ? { kind: "channel", axis: -1, group: name.slice(0, name.lastIndexOf("/")) }
+        : shape.length >= 2
+        ? { kind: "channel" }
+        : { kind: "element" },
+  });
+  assert(plan.groups.some((gr) => gr.members.length === 2), "a two-member group is planned");
+  for (const importance of ["gn", "sqrt(gn)", "gn/wn"] as const) {
+    const opt = amss({ plan, sampler: "topk", importance, seed: 3, recordSelection: true });
+    const info: Record<string, unknown> = {};
+    const out = await opt.update(grads, opt.init(params), {
+      params,
+      grads,
+      step: 1,
+      extras: { ratios: [0.5, 0.4] },
+      info,
+    });
+    const masks = (info.amss as AmssInfo).masks!;
+    for (const group of plan.groups) {
+      const gn = new Float64Array(group.units), wn = new Float64Array(group.units);
+      for (const mb of group.members) {
+        const shape = shapes[mb.name];
+        g[mb.name].forEach((v, i) => (gn[unitOf(i, shape, mb.spec)] += v * v));
+        w[mb.name].forEach((v, i) => (wn[unitOf(i, shape, mb.spec)] += v * v));
+      }
+      const imp = [...gn].map((v, u) =>
+        importance === "gn" ? v : importance === "sqrt(gn)" ? Math.sqrt(v) : v / (wn[u] + 1e-12)
+      );
+      const k = unitsToKeep(group.modality === "audio" ? 0.5 : 0.4, group.units, "ceil");
+      const expected = [...imp.keys()].sort((a, b) => imp[b] - imp[a]).slice(0, k).sort((a, b) =>
+        a - b
+      );
+      const kept = [...masks[group.id].keys()].filter((u) => masks[group.id][u] !== 0);
+      assertEquals(kept, expected, `${importance} ${group.id}`);
+    }
+    for (const [name, t] of Object.entries(out)) if (t !== grads[name]) t.dispose();
+  }
+  tf.dispose([...Object.values(grads), ...Object.values(params)]);
 });

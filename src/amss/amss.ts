@@ -28,7 +28,7 @@ import {
   referenceSignificance,
   type SignificanceResult,
 } from "./significance.ts";
-import { applyUnitScale, groupImportance, type ImportanceMode } from "./units.ts";
+import { applyUnitScale, groupImportance, type ImportanceMode, unitLayout } from "./units.ts";
 
 /** Where the update ratios come from. */
 export type SignificanceConfig =
@@ -232,6 +232,58 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
   const otherGroups = active.filter((g) => !isElement(g));
   const layout = [...elementGroups, ...otherGroups];
   const elementUnits = elementGroups.reduce((a, g) => a + g.units, 0);
+  // Rank-1 variables (biases, batch-norm parameters) need no reshape: each op saved is a dispatch,
+  // and with ~120 small variables per model the dispatch, not the arithmetic, is most of the AMSS
+  // step on wasm.
+  const flat1d = (t: tf.Tensor) => t.rank === 1 ? t : t.reshape([-1]);
+  // For the same reason, channel groups of one variable with the unit on its last axis (conv
+  // kernels [kh, kw, Cin, Cout], dense kernels) are scored together: per variable a square and a
+  // pool (its sum over the leading axes, as a mean), then one concat and one multiply by the
+  // counts for all of them; their masks are applied without reshapes. Other groups go one by one.
+  // Buffer order: element block, then these, then the rest; sampling still visits `layout` order.
+  let split: {
+    fast: MaskPlan["groups"];
+    slow: MaskPlan["groups"];
+    counts: Float32Array; // per unit of `fast`: the number of elements it sums
+    offset: Map<string, number>;
+  } | null = null;
+  function splitGroups(shapeOf: (name: string) => readonly number[]): NonNullable<typeof split> {
+    const fast = otherGroups.filter((g) => {
+      const mb = g.members[0];
+      const shape = shapeOf(mb.name);
+      return g.members.length === 1 && mb.spec.kind === "channel" &&
+        unitLayout(shape, mb.spec).post === 1 && shape[shape.length - 1] === g.units;
+    });
+    const slow = otherGroups.filter((g) => !fast.includes(g));
+    const counts = new Float32Array(fast.reduce((a, g) => a + g.units, 0));
+    const offset = new Map<string, number>();
+    let off = 0;
+    for (const g of [...elementGroups, ...fast, ...slow]) {
+      offset.set(g.id, off);
+      if (fast.includes(g)) {
+        const size = shapeOf(g.members[0].name).reduce((a, b) => a * b, 1);
+        counts.fill(size / g.units, off - elementUnits, off - elementUnits + g.units);
+      }
+      off += g.units;
+    }
+    return { fast, slow, counts, offset };
+  }
+  /** Per-unit sums of squares of the `fast` groups' variables, in buffer order. */
+  function fastSumSquares(get: (name: string) => tf.Tensor): tf.Tensor1D {
+    const pooled = split!.fast.map((g) => {
+      const sq = tf.square(get(g.members[0].name));
+      const n = sq.size / g.units;
+      const t = sq.reshape([1, n, 1, g.units]) as tf.Tensor4D;
+      // the AvgPool kernel directly: the avgPool op would add a Cast dispatch per call
+      return n === 1 ? t : tf.engine().runKernel(tf.AvgPool, { x: t }, {
+        filterSize: [n, 1],
+        strides: [n, 1],
+        pad: "valid",
+      }) as tf.Tensor4D;
+    });
+    const means = (pooled.length === 1 ? pooled[0] : tf.concat(pooled, 3)).reshape([-1]);
+    return tf.mul(means, tf.tensor1d(split!.counts)) as tf.Tensor1D;
+  }
 
   function ratiosFor(extras: AmssExtras, state: AmssState, info: AmssInfo): number[] {
     if (fixed) return [...fixed];
@@ -295,13 +347,12 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
         return grad;
       };
       // (no backbone groups when only the classifier is masked: nothing to score or download)
+      split ??= splitGroups((name) => gradOf(name).shape);
       const scoresT = totalUnits === 0 ? null : tf.tidy(() => {
         const parts: tf.Tensor1D[] = [];
         if (elementGroups.length) {
           const flat = (get: (name: string) => tf.Tensor) =>
-            tf.concat(
-              elementGroups.map((g) => get(g.members[0].name).reshape([-1])),
-            ) as tf.Tensor1D;
+            tf.concat(elementGroups.map((g) => flat1d(get(g.members[0].name)))) as tf.Tensor1D;
           const g = flat(gradOf);
           parts.push(
             importance === "gn"
@@ -311,7 +362,17 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
               : tf.div(tf.square(g), tf.add(tf.square(flat((n) => ctx.params[n])), 1e-12)),
           );
         }
-        for (const g of otherGroups) {
+        if (split!.fast.length) {
+          const gn = fastSumSquares(gradOf);
+          parts.push(
+            importance === "gn"
+              ? gn
+              : importance === "sqrt(gn)"
+              ? tf.sqrt(gn)
+              : tf.div(gn, tf.add(fastSumSquares((n) => ctx.params[n]), 1e-12)),
+          );
+        }
+        for (const g of split!.slow) {
           parts.push(groupImportance(
             g.members.map((mb) => ({
               grad: gradOf(mb.name),
@@ -332,8 +393,8 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
       // gain-matched: parameter-weighted sums of mask values and of parameters, per modality
       const gainNum = new Float64Array(plan.modalities.length);
       const gainDen = new Float64Array(plan.modalities.length);
-      let off = 0;
       for (const g of layout) {
+        const off = split.offset.get(g.id)!;
         const raw = Float64Array.from(scores.subarray(off, off + g.units));
         for (let j = 0; j < raw.length; j++) {
           if (!Number.isFinite(raw[j])) {
@@ -374,7 +435,6 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
         }
         info.kept[g.id] = [k, g.units];
         if (config.recordSelection) (info.masks ??= {})[g.id] = m;
-        off += g.units;
       }
       // Table 7's classifier mask: rows of the shared head, per modality, after the backbone's draws
       let rowScale: Float32Array | null = null;
@@ -444,26 +504,28 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
       }
       tf.tidy(() => {
         const all = tf.tensor1d(scaleAll);
+        // one split of the mask buffer instead of a slice per group
+        const order = [...(elementUnits ? [null] : []), ...split!.fast, ...split!.slow];
+        const sizes = order.map((g) => g ? g.units : elementUnits);
+        const slices = order.length > 1 ? tf.split(all, sizes) : [all];
+        const sliceOf = new Map(order.map((g, i) => [g ? g.id : "", slices[i] as tf.Tensor1D]));
         if (elementGroups.length) {
-          const flat = tf.concat(
-            elementGroups.map((g) => updateOf(g.members[0].name).reshape([-1])),
-          );
+          const flat = tf.concat(elementGroups.map((g) => flat1d(updateOf(g.members[0].name))));
           const pieces = tf.split(
-            tf.mul(flat, all.slice(0, elementUnits)),
+            tf.mul(flat, sliceOf.get("")!),
             elementGroups.map((g) => g.units),
           );
           elementGroups.forEach((g, i) => {
             const name = g.members[0].name;
-            out[name] = tf.keep(pieces[i].reshape(updates[name].shape));
+            const shape = updates[name].shape;
+            out[name] = tf.keep(shape.length === 1 ? pieces[i] : pieces[i].reshape(shape));
           });
         }
-        let o = elementUnits;
         for (const g of otherGroups) {
-          const sc = all.slice(o, g.units) as tf.Tensor1D;
+          const sc = sliceOf.get(g.id)!;
           for (const mb of g.members) {
             out[mb.name] = tf.keep(applyUnitScale(updateOf(mb.name), sc, mb.spec));
           }
-          o += g.units;
         }
       });
       ctx.info.amss = info;

@@ -79,10 +79,11 @@ export function unitSumSquares(x: tf.Tensor, spec: UnitSpec): tf.Tensor1D {
   // Sums over the leading axis as an average pool with the unit as the (innermost) channel axis:
   // on wasm a pool runs at memory speed, while tf.sum over a non-innermost axis first transposes
   // the whole tensor (66 ms against 2-3 ms for the pool on ResNet18's kernels).
+  // (n as a float32 scalar: a JS number would be an int32 tensor plus a Cast per call)
   const sumLeading = (t: tf.Tensor, n: number, c: number): tf.Tensor1D =>
     n === 1 ? t.reshape([c]) : tf.mul(
       tf.avgPool(t.reshape([1, n, 1, c]) as tf.Tensor4D, [n, 1], [n, 1], "valid"),
-      n,
+      tf.scalar(n, "float32"),
     ).reshape([c]);
   if (post === 1) return sumLeading(sq, pre, units);
   const inner = tf.sum(sq.reshape([pre * units, post]), 1); // innermost axis: no transpose
@@ -126,6 +127,10 @@ export function applyUnitScale(x: tf.Tensor, scale: tf.Tensor1D, spec: UnitSpec)
   if (scale.size !== units) {
     throw new AmssArgumentError(`unit scale has ${scale.size} entries, expected ${units}`);
   }
-  if (spec.kind === "element") return tf.mul(x, scale.reshape(x.shape));
+  if (spec.kind === "element") return tf.mul(x, x.rank === 1 ? scale : scale.reshape(x.shape));
+  // a channel unit on the last axis: [units] broadcasts as is, no reshapes
+  if (spec.kind === "channel" && post === 1 && x.shape[x.rank - 1] === units) {
+    return tf.mul(x, scale);
+  }
   return tf.mul(x.reshape([pre, units, post]), scale.reshape([1, units, 1])).reshape(x.shape);
 }
