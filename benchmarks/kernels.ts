@@ -217,3 +217,24 @@ for (const c of quick ? cases.slice(1, 3) : cases) {
     tf.dispose([x, r, g, b]);
   }
 }
+
+// MaxPoolGrad of a ResNet stem pool (3x3/2, pad 1): our TypeScript kernel vs the stock wasm one.
+{
+  console.log(`\n${"max-pool grad 3x3/2".padEnd(26)}${"ours".padStart(9)}${"stock".padStart(9)}`);
+  for (const shape of quick ? [[16, 64, 64, 16]] : [[16, 64, 64, 16], [64, 112, 112, 64]]) {
+    await tf.setBackend("wasm");
+    const x = tf.relu(tf.randomNormal(shape, 0, 1, "float32", 31)) as tf.Tensor4D;
+    const y = tf.maxPool(x, 3, 2, 1);
+    const dy = tf.randomNormal(y.shape, 0, 1, "float32", 32);
+    const run = () =>
+      tf.engine().runKernel(tf.MaxPoolGrad, { dy, input: x, output: y }, {
+        filterSize: 3,
+        strides: 2,
+        pad: 1,
+      }) as tf.Tensor;
+    const [o, s] = await interleaved([{ setup: ours, run }, { setup: stock, run }]);
+    console.log(`${JSON.stringify(shape).padEnd(26)}${fmt(o)}${fmt(s)}  (${(s / o).toFixed(2)}x)`);
+    tf.dispose([x, y, dy]);
+  }
+  await ours();
+}

@@ -169,6 +169,59 @@ Deno.test({
   },
 });
 
+Deno.test("wasm MaxPoolGrad (ours) matches cpu, ties and padding included (tf.grad of a pooled loss)", async () => {
+  registerWasmTrainingKernels();
+  type Shape = [number, number, number, number];
+  const cases: [Shape, number | [number, number], number, "same" | "valid" | number][] = [
+    [[2, 9, 9, 3], 3, 2, 1], // the ResNet stem pool, odd size
+    [[2, 8, 8, 4], 2, 2, "valid"],
+    [[1, 7, 5, 2], 3, 1, "same"],
+    [[2, 10, 10, 3], [3, 2], 2, "same"],
+  ];
+  for (const [i, [shape, k, s, pad]] of cases.entries()) {
+    // integers in {0, 1, 2}: many ties, so the first-maximum rule is exercised
+    const xs = Float32Array.from(
+      randn(size(shape), 40 + i),
+      (v) => Math.min(2, Math.floor(Math.abs(v) * 2)),
+    );
+    const grad = async (): Promise<Float32Array> => {
+      const x = tf.tensor4d(xs, shape);
+      const y = tf.maxPool(x, k, s, pad), yShape = y.shape;
+      y.dispose();
+      const r = tf.tensor(randn(size(yShape), 50 + i), yShape);
+      const dx = tf.grad((a: tf.Tensor) =>
+        tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, k, s, pad), r))
+      )(x);
+      const out = (await dx.data()) as Float32Array;
+      tf.dispose([x, r, dx]);
+      return out;
+    };
+    await tf.setBackend("cpu");
+    const ref = await grad();
+    await tf.setBackend("wasm");
+    const ours = await grad();
+    assert(relErr(ours, ref) <= 1e-6, `case ${i}: ${relErr(ours, ref)}`);
+  }
+  // a window of -Infinity passes no gradient and NaN never wins, on cpu and on ours alike
+  for (const backend of ["cpu", "wasm"]) {
+    await tf.setBackend(backend);
+    for (
+      const [vals, want] of [[[-Infinity, -Infinity, -Infinity, -Infinity], [0, 0, 0, 0]], [[
+        NaN,
+        1,
+        0,
+        NaN,
+      ], [0, 1, 0, 0]]]
+    ) {
+      const x = tf.tensor4d(vals, [1, 2, 2, 1]);
+      const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, "valid")))(x);
+      assertEquals(Array.from(await dx.data()), want, `${backend} ${vals}`);
+      tf.dispose([x, dx]);
+    }
+  }
+  await tf.setBackend("cpu");
+});
+
 Deno.test("replacement kernels leak no tensors or backend data across repeated calls", async () => {
   await tf.setBackend("wasm");
   registerWasmTrainingKernels();
@@ -177,7 +230,12 @@ Deno.test("replacement kernels leak no tensors or backend data across repeated c
   const w = tf.tensor4d(randn(size(c.f), 2), c.f);
   const loss = (a: tf.Tensor, b: tf.Tensor) =>
     tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad)));
-  const once = () => tf.tidy(() => tf.addN(tf.grads(loss)([x, w]).map((g) => tf.sum(g))));
+  const pooled = (a: tf.Tensor, b: tf.Tensor) =>
+    tf.sum(tf.maxPool(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), 3, 2, 1));
+  const once = () =>
+    tf.tidy(() =>
+      tf.addN([...tf.grads(loss)([x, w]), ...tf.grads(pooled)([x, w])].map((g) => tf.sum(g)))
+    );
   once().dispose(); // warm-up
   // IS_TEST makes the engine check every kernel call for data ids leaked inside the backend.
   const wasTest = tf.env().getBool("IS_TEST");

@@ -22,7 +22,7 @@
  * slow generic index loops (see `subsample` and `subFilter`), and on tfjs-webgpu a rank-6 pad gave a
  * wrong result and corrupted an earlier unread tensor, so every op here stays at rank <= 4.
  * Nothing here is built from wasm's `Conv3DBackpropFilterV2`: environment.md found it wrong for
- * stride > 1.
+ * stride > 1. `MaxPoolGrad` is replaced too, by a TypeScript loop on the wasm heap.
  *
  * @module
  */
@@ -452,6 +452,75 @@ const inputGradKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   return handOut(out, b);
 };
 
+/** The parts of tfjs-backend-wasm's backend a TypeScript kernel needs: outputs and heap views. */
+interface WasmHeapBackend {
+  makeOutput(shape: number[], dtype: "float32"): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+}
+
+/**
+ * `MaxPoolGrad` for wasm in TypeScript, reading and writing the backend's heap in place: per output
+ * position, the first maximum of each channel's window (scanning rows, then columns, strict `>`,
+ * from -Infinity: the cpu backend's rule, so a window of NaN or -Infinity passes no gradient)
+ * receives that position's dy. NHWC with the channel innermost, so the window scan runs over
+ * contiguous channel vectors. On the narrow ResNet18's stem pool (16 x 64 x 64 x 16, 3x3/2) the
+ * stock wasm kernel took 38-40 ms, a tenth of the training step, and this one 24 ms (1.6x;
+ * benchmarks/kernels.ts; about 12 ms once the JIT has seen many calls). It also settles ties as
+ * the cpu backend does, which the stock one does not.
+ */
+const maxPoolGradKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const a = (attrs ?? {}) as Record<string, unknown>;
+  const dy = inputs.dy!, input = inputs.input!;
+  if (input.dtype !== "float32" || dy.dtype !== "float32") {
+    throw new UnsupportedConvError(`MaxPoolGrad (ours): float32 only, got ${input.dtype}`);
+  }
+  const info = tf.backend_util.computePool2DInfo(
+    input.shape as Shape4,
+    a.filterSize as number | [number, number],
+    a.strides as number | [number, number],
+    1,
+    a.pad as Pad,
+    a.dimRoundingMode as RoundingMode | undefined,
+  );
+  const b = backend as unknown as WasmHeapBackend;
+  const out = b.makeOutput([...input.shape], "float32");
+  // views after the allocation: growing the heap would detach earlier ones
+  const dx = b.typedArrayFromHeap(out), x = b.typedArrayFromHeap(input);
+  const g = b.typedArrayFromHeap(dy);
+  dx.fill(0);
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } =
+    info;
+  const sh = info.strideHeight, sw = info.strideWidth;
+  const kh = info.effectiveFilterHeight, kw = info.effectiveFilterWidth;
+  for (let b0 = 0; b0 < n; b0++) {
+    for (let p = 0; p < oh; p++) {
+      const r0 = p * sh - info.padInfo.top;
+      const rLo = Math.max(0, r0), rHi = Math.min(h, r0 + kh);
+      for (let q = 0; q < ow; q++) {
+        const c0 = q * sw - info.padInfo.left;
+        const cLo = Math.max(0, c0), cHi = Math.min(w, c0 + kw);
+        const o = ((b0 * oh + p) * ow + q) * c;
+        for (let k = 0; k < c; k++) {
+          let bv = -Infinity, bi = -1;
+          for (let r = rLo; r < rHi; r++) {
+            const rowBase = (b0 * h + r) * w;
+            for (let col = cLo; col < cHi; col++) {
+              const i = (rowBase + col) * c + k;
+              const v = x[i];
+              if (v > bv) {
+                bv = v;
+                bi = i;
+              }
+            }
+          }
+          if (bi >= 0) dx[bi] += g[o + k];
+        }
+      }
+    }
+  }
+  return out;
+};
+
 /** Backends our replacement kernels can be registered for. */
 export type TrainingKernelBackend = "wasm" | "webgpu";
 
@@ -486,6 +555,8 @@ export interface TrainingKernelOptions {
   filterGrad?: boolean;
   /** Replace the stock `Conv2DBackpropInput` with ours (flipped-filter / phase convolutions). */
   inputGrad?: boolean;
+  /** wasm only: replace the stock `MaxPoolGrad` with ours (TypeScript on the heap); default true. */
+  maxPoolGrad?: boolean;
 }
 
 /**
@@ -510,12 +581,16 @@ export function registerTrainingKernels(
   opts: TrainingKernelOptions = {},
 ): void {
   const filterGrad = opts.filterGrad ?? true, inputGrad = opts.inputGrad ?? true;
-  const key = `filterGrad=${filterGrad},inputGrad=${inputGrad}`;
+  const maxPool = backendName === "wasm" && (opts.maxPoolGrad ?? true);
+  const key = `filterGrad=${filterGrad},inputGrad=${inputGrad}${
+    maxPool ? ",maxPoolGrad=true" : ""
+  }`;
   if (registry.get(backendName)?.key === key) return;
   unregisterTrainingKernels(backendName);
   const stock = new Map<string, tf.KernelConfig | undefined>();
   if (filterGrad) replace(stock, tf.Conv2DBackpropFilter, backendName, filterGradKernel);
   if (inputGrad) replace(stock, tf.Conv2DBackpropInput, backendName, inputGradKernel);
+  if (maxPool) replace(stock, tf.MaxPoolGrad, backendName, maxPoolGradKernel);
   registry.set(backendName, { stock, key });
 }
 
