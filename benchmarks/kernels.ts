@@ -221,7 +221,10 @@ for (const c of quick ? cases.slice(1, 3) : cases) {
 // MaxPoolGrad of a ResNet stem pool (3x3/2, pad 1): our TypeScript kernel vs the stock wasm one.
 {
   console.log(`\n${"max-pool grad 3x3/2".padEnd(26)}${"ours".padStart(9)}${"stock".padStart(9)}`);
-  for (const shape of quick ? [[16, 64, 64, 16]] : [[16, 64, 64, 16], [64, 112, 112, 64]]) {
+  const shapes: [number, number, number, number][] = quick
+    ? [[16, 64, 64, 16]]
+    : [[16, 64, 64, 16], [64, 112, 112, 64]];
+  for (const shape of shapes) {
     await tf.setBackend("wasm");
     const x = tf.relu(tf.randomNormal(shape, 0, 1, "float32", 31)) as tf.Tensor4D;
     const y = tf.maxPool(x, 3, 2, 1);
