@@ -363,15 +363,19 @@ Deno.test("batchNormTrain: outputs, statistics and gradients match op-by-op auto
   for (const [i, shape] of [[4, 5, 5, 3], [6, 7], [2, 3, 4, 5, 2], [1, 3, 3, 8]].entries()) {
     await tf.setBackend("cpu");
     const ref = await bnCase(shape, 40 + i, false);
-    for (const backend of ["cpu", "wasm"]) {
+    // wasm twice: with our heap kernels (the default) and with the tf-op closed form
+    for (const [backend, heap] of [["cpu", false], ["wasm", true], ["wasm", false]] as const) {
       await tf.setBackend(backend);
+      registerWasmTrainingKernels({ batchNorm: heap });
+      assertEquals(tf.getKernel("AmssBatchNormTrain", "wasm") != null, heap);
       const ours = await bnCase(shape, 40 + i, true);
       for (const [k, name] of names.entries()) {
         const e = relErr(ours[k], ref[k]);
-        assert(e <= 1e-5, `${backend} ${name} shape ${JSON.stringify(shape)}: ${e}`);
+        assert(e <= 1e-5, `${backend} heap ${heap} ${name} shape ${JSON.stringify(shape)}: ${e}`);
       }
     }
   }
+  registerWasmTrainingKernels();
   await tf.setBackend("cpu");
 });
 
