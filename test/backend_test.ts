@@ -222,6 +222,25 @@ Deno.test("wasm MaxPoolGrad (ours) matches cpu, ties and padding included (tf.gr
   await tf.setBackend("cpu");
 });
 
+Deno.test("wasm Identity (ours) shares the heap block: a clone outlives its original, nothing leaks", async () => {
+  await tf.setBackend("wasm");
+  registerWasmTrainingKernels();
+  const ids = tf.backend().numDataIds();
+  const x = tf.tensor([1, 2, 3]);
+  const c = x.clone();
+  assertEquals(tf.backend().numDataIds(), ids + 1, "one heap block for both");
+  x.dispose();
+  assertEquals(Array.from(await c.data()), [1, 2, 3]);
+  c.dispose();
+  assertEquals(tf.backend().numDataIds(), ids);
+  registerWasmTrainingKernels({ identity: false }); // the stock kernel copies
+  const y = tf.tensor([4, 5]), d = y.clone();
+  assertEquals(tf.backend().numDataIds(), ids + 2);
+  tf.dispose([y, d]);
+  registerWasmTrainingKernels();
+  await tf.setBackend("cpu");
+});
+
 Deno.test("replacement kernels leak no tensors or backend data across repeated calls", async () => {
   await tf.setBackend("wasm");
   registerWasmTrainingKernels();

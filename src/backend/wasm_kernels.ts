@@ -25,7 +25,8 @@
  * wrong result and corrupted an earlier unread tensor, so every op here stays at rank <= 4.
  * Nothing here is built from wasm's `Conv3DBackpropFilterV2`: environment.md found it wrong for
  * stride > 1. `MaxPoolGrad` is replaced too, by a TypeScript loop on the wasm heap (254 -> 238 ms
- * per narrow-ResNet18 step, 1 thread, interleaved).
+ * per narrow-ResNet18 step, 1 thread, interleaved), and `Identity` by one that shares the block
+ * instead of copying it (tfjs clones every tensor saved for a gradient; 1-5 ms per step).
  *
  * @module
  */
@@ -524,6 +525,22 @@ const maxPoolGradKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   return out;
 };
 
+/**
+ * `Identity` for wasm without a copy: the output shares the input's heap block, with one more
+ * reference on it, as wasm's own `Reshape` and the cpu backend's `Identity` do. tfjs-core clones
+ * (Identity) every tensor a kernel saves for its gradient, and the stock wasm `Identity` copies
+ * the whole block each time: 411 copies per narrow-ResNet18 training step. Safe because no wasm
+ * kernel writes into its inputs (variables are reassigned, not written in place).
+ */
+const identityKernel: tf.KernelFunc = ({ inputs, backend }) => {
+  const x = inputs.x!;
+  if (x.dtype === "string") {
+    throw new UnsupportedConvError("Identity (ours, wasm): string tensors are not supported");
+  }
+  (backend as tf.KernelBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+};
+
 /** Names of our batch-norm training kernels (wasm only; see {@link batchNormTrain}). */
 const BN_FORWARD = "AmssBatchNormTrain", BN_BACKWARD = "AmssBatchNormTrainGrad";
 
@@ -653,6 +670,8 @@ export interface TrainingKernelOptions {
   maxPoolGrad?: boolean;
   /** wasm only: {@link batchNormTrain} runs as two TypeScript kernels on the heap; default true. */
   batchNorm?: boolean;
+  /** wasm only: `Identity` (tf.clone) shares the heap block instead of copying it; default true. */
+  identity?: boolean;
 }
 
 /**
@@ -679,14 +698,17 @@ export function registerTrainingKernels(
   const filterGrad = opts.filterGrad ?? true, inputGrad = opts.inputGrad ?? true;
   const maxPool = backendName === "wasm" && (opts.maxPoolGrad ?? true);
   const bn = backendName === "wasm" && (opts.batchNorm ?? true);
+  const identity = backendName === "wasm" && (opts.identity ?? true);
   const key = `filterGrad=${filterGrad},inputGrad=${inputGrad}` +
-    `${maxPool ? ",maxPoolGrad=true" : ""}${bn ? ",batchNorm=true" : ""}`;
+    `${maxPool ? ",maxPoolGrad=true" : ""}${bn ? ",batchNorm=true" : ""}` +
+    `${identity ? ",identity=true" : ""}`;
   if (registry.get(backendName)?.key === key) return;
   unregisterTrainingKernels(backendName);
   const stock = new Map<string, tf.KernelConfig | undefined>();
   if (filterGrad) replace(stock, tf.Conv2DBackpropFilter, backendName, filterGradKernel);
   if (inputGrad) replace(stock, tf.Conv2DBackpropInput, backendName, inputGradKernel);
   if (maxPool) replace(stock, tf.MaxPoolGrad, backendName, maxPoolGradKernel);
+  if (identity) replace(stock, tf.Identity, backendName, identityKernel);
   if (bn) {
     replace(stock, BN_FORWARD, backendName, bnForwardKernel);
     replace(stock, BN_BACKWARD, backendName, bnBackwardKernel);
