@@ -306,8 +306,8 @@ async function useWasm(info: BackendInfo, plan: WasmPlan): Promise<BackendInfo> 
   info.name = "wasm";
   info.threads = wasmThreadsCount();
   info.notes.push(
-    `wasm: XNNPACK, ${info.threads} thread(s) (${how}); our ` +
-      "Conv2DBackpropFilter and Conv2DBackpropInput kernels registered",
+    `wasm: XNNPACK, ${info.threads} thread(s) (${how}); our Conv2DBackpropFilter, ` +
+      "Conv2DBackpropInput, MaxPoolGrad, batch-norm and zero-copy Identity kernels registered",
   );
   return info;
 }
