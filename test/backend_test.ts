@@ -26,6 +26,7 @@ import {
   TENSORFLOW_INSTALL_HINT,
 } from "../src/backend/select.ts";
 import { randn, relErr } from "./_helpers.ts";
+import { disposeState, type MomentumState, sgd, SGD_STEP_KERNEL, step } from "../src/transform.ts";
 
 await initBackend("cpu");
 
@@ -237,6 +238,39 @@ Deno.test("wasm Identity (ours) shares the heap block: a clone outlives its orig
   const y = tf.tensor([4, 5]), d = y.clone();
   assertEquals(tf.backend().numDataIds(), ids + 2);
   tf.dispose([y, d]);
+  registerWasmTrainingKernels();
+  await tf.setBackend("cpu");
+});
+
+Deno.test("fused SGD on wasm gives bit-identical parameters and buffers to the unfused chain", async () => {
+  await tf.setBackend("wasm");
+  for (const [mu, wd] of [[0.9, 1e-4], [0, 5e-3], [0.5, 0], [0, 0]]) {
+    const run = async (fused: boolean): Promise<number[][]> => {
+      registerWasmTrainingKernels({ sgd: fused });
+      assertEquals(tf.getKernel(SGD_STEP_KERNEL, "wasm") != null, fused);
+      const params = {
+        a: tf.variable(tf.tensor(randn(50, 1), [5, 10])),
+        b: tf.variable(tf.tensor(randn(7, 2), [7])),
+      };
+      const opt = sgd({ lr: (t) => 0.3 / t, momentum: mu, weightDecay: wd });
+      const st = opt.init(params);
+      for (let t = 1; t <= 4; t++) {
+        const grads = {
+          a: tf.tensor(randn(50, 10 + t), [5, 10]),
+          b: tf.tensor(randn(7, 20 + t), [7]),
+        };
+        await step(params, grads, opt, st, t);
+        tf.dispose(Object.values(grads));
+      }
+      const buffers = (st[1] as MomentumState).buffers;
+      const out = [params.a, params.b, buffers.a, buffers.b].map((x) => Array.from(x.dataSync()));
+      disposeState(st);
+      tf.dispose(Object.values(params));
+      return out;
+    };
+    const unfused = await run(false), fused = await run(true);
+    assertEquals(fused, unfused, `momentum ${mu}, weight decay ${wd}`);
+  }
   registerWasmTrainingKernels();
   await tf.setBackend("cpu");
 });

@@ -33,6 +33,7 @@
 
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+import { type sgd, SGD_STEP_KERNEL } from "../transform.ts";
 
 type ExplicitPad = [[number, number], [number, number], [number, number], [number, number]];
 type Pad = "valid" | "same" | number | ExplicitPad;
@@ -541,6 +542,39 @@ const identityKernel: tf.KernelFunc = ({ inputs, backend }) => {
   return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
 };
 
+/**
+ * {@link SGD_STEP_KERNEL} for wasm: one pass over a variable computing, with every operation
+ * rounded to float32 exactly as the unfused chain's tf ops round it (so results are bit-identical),
+ * d = g + wd*p; b' = started ? mu*b + d : d; u = -lr * b'. Replaces about seven tf ops (and their
+ * passes and dispatches) per variable and step.
+ */
+const sgdStepKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const b = backend as unknown as WasmHeapBackend;
+  const a = attrs as unknown as { lr: number; mu: number; wd: number; started: boolean };
+  const g = inputs.g!, p = inputs.p, buf = inputs.b;
+  const f = Math.fround;
+  const wd = f(a.wd), mu = f(a.mu), r = f(-a.lr); // the chain's scalars are float32 tensors
+  if (wd !== 0 && p == null) throw new Error("AmssSgdStep: weight decay needs input p");
+  if (mu !== 0 && buf == null) throw new Error("AmssSgdStep: momentum needs input b");
+  const outs = [b.makeOutput([...g.shape], "float32")];
+  if (mu !== 0) outs.push(b.makeOutput([...g.shape], "float32"));
+  const u = b.typedArrayFromHeap(outs[0]), gv = b.typedArrayFromHeap(g);
+  const pv = wd !== 0 ? b.typedArrayFromHeap(p!) : gv;
+  const bv = mu !== 0 ? b.typedArrayFromHeap(buf!) : gv;
+  const bo = mu !== 0 ? b.typedArrayFromHeap(outs[1]) : u;
+  const n = gv.length, started = a.started;
+  for (let i = 0; i < n; i++) {
+    let d = gv[i];
+    if (wd !== 0) d = f(d + f(pv[i] * wd));
+    if (mu !== 0) {
+      if (started) d = f(f(bv[i] * mu) + d);
+      bo[i] = d;
+    }
+    u[i] = f(d * r);
+  }
+  return outs;
+};
+
 /** Names of our batch-norm training kernels (wasm only; see {@link batchNormTrain}). */
 const BN_FORWARD = "AmssBatchNormTrain", BN_BACKWARD = "AmssBatchNormTrainGrad";
 
@@ -672,6 +706,8 @@ export interface TrainingKernelOptions {
   batchNorm?: boolean;
   /** wasm only: `Identity` (tf.clone) shares the heap block instead of copying it; default true. */
   identity?: boolean;
+  /** wasm only: {@link sgd} steps run as one fused kernel per variable; default true. */
+  sgd?: boolean;
 }
 
 /**
@@ -699,9 +735,10 @@ export function registerTrainingKernels(
   const maxPool = backendName === "wasm" && (opts.maxPoolGrad ?? true);
   const bn = backendName === "wasm" && (opts.batchNorm ?? true);
   const identity = backendName === "wasm" && (opts.identity ?? true);
+  const fusedSgd = backendName === "wasm" && (opts.sgd ?? true);
   const key = `filterGrad=${filterGrad},inputGrad=${inputGrad}` +
     `${maxPool ? ",maxPoolGrad=true" : ""}${bn ? ",batchNorm=true" : ""}` +
-    `${identity ? ",identity=true" : ""}`;
+    `${identity ? ",identity=true" : ""}${fusedSgd ? ",sgd=true" : ""}`;
   if (registry.get(backendName)?.key === key) return;
   unregisterTrainingKernels(backendName);
   const stock = new Map<string, tf.KernelConfig | undefined>();
@@ -709,6 +746,7 @@ export function registerTrainingKernels(
   if (inputGrad) replace(stock, tf.Conv2DBackpropInput, backendName, inputGradKernel);
   if (maxPool) replace(stock, tf.MaxPoolGrad, backendName, maxPoolGradKernel);
   if (identity) replace(stock, tf.Identity, backendName, identityKernel);
+  if (fusedSgd) replace(stock, SGD_STEP_KERNEL, backendName, sgdStepKernel);
   if (bn) {
     replace(stock, BN_FORWARD, backendName, bnForwardKernel);
     replace(stock, BN_BACKWARD, backendName, bnBackwardKernel);
