@@ -33,7 +33,7 @@
 
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { type sgd, SGD_STEP_KERNEL } from "../transform.ts";
+import { SGD_STEP_KERNEL } from "../transform.ts";
 
 type ExplicitPad = [[number, number], [number, number], [number, number], [number, number]];
 type Pad = "valid" | "same" | number | ExplicitPad;
@@ -706,7 +706,7 @@ export interface TrainingKernelOptions {
   batchNorm?: boolean;
   /** wasm only: `Identity` (tf.clone) shares the heap block instead of copying it; default true. */
   identity?: boolean;
-  /** wasm only: {@link sgd} steps run as one fused kernel per variable; default true. */
+  /** wasm only: `sgd` (src/transform.ts) steps run as one fused kernel per variable; default true. */
   sgd?: boolean;
 }
 
