@@ -20,6 +20,7 @@ import { AmssArgumentError, requireInRange, requireOneOf } from "../validate.ts"
 import type { MaskPlan } from "./groups.ts";
 import { defensiveMixture, type MaskScale, unitMask } from "./mask.ts";
 import { type SamplerKind, sampleUnits, type UnitSample, unitsToKeep } from "./sampling.ts";
+import { successiveMask, SuccessiveScratch } from "./successive_mask.ts";
 import {
   type ModalBatch,
   paperSignificance,
@@ -232,6 +233,10 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
   const otherGroups = active.filter((g) => !isElement(g));
   const layout = [...elementGroups, ...otherGroups];
   const elementUnits = elementGroups.reduce((a, g) => a + g.units, 0);
+  // per-group buffers of the sampling loop, reused every step
+  const maxUnits = active.reduce((a, g) => Math.max(a, g.units), 0);
+  const pBuf = new Float64Array(maxUnits), maskBuf = new Float64Array(maxUnits);
+  const scratch = new SuccessiveScratch();
   // Rank-1 variables (biases, batch-norm parameters) need no reshape: each op saved is a dispatch,
   // and with ~120 small variables per model the dispatch, not the arithmetic, is most of the AMSS
   // step on wasm.
@@ -394,9 +399,10 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
       const gainNum = new Float64Array(plan.modalities.length);
       const gainDen = new Float64Array(plan.modalities.length);
       for (const g of layout) {
-        const off = split.offset.get(g.id)!;
-        const raw = Float64Array.from(scores.subarray(off, off + g.units));
-        for (let j = 0; j < raw.length; j++) {
+        const off = split.offset.get(g.id)!, n = g.units;
+        const raw = scores.subarray(off, off + n);
+        let total = 0;
+        for (let j = 0; j < n; j++) {
           if (!Number.isFinite(raw[j])) {
             throw new AmssArgumentError(
               `amss: importance of unit ${j} of ${g.id} is ${
@@ -404,29 +410,37 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
               } (non-finite gradient at step ${ctx.step})`,
             );
           }
+          total += raw[j];
         }
         // Eq. 4 gives rho in (0, 1) but can round to 0 in floating point when u/tau gaps are
         // large (e.g. gap/tau > 745): ceil(rho * C_l) of the true, tiny positive rho is 1, so an
         // underflowed 0 counts as the smallest positive double (floor still keeps 0 units).
         const rk = Math.max(rho[plan.modalities.indexOf(g.modality)], Number.MIN_VALUE);
-        const k = unitsToKeep(rk, g.units, rounding);
-        let total = 0;
-        for (const v of raw) total += v;
+        const k = unitsToKeep(rk, n, rounding);
         let p: Float64Array;
         if (total > 0) {
-          p = eps > 0 ? defensiveMixture(raw, eps) : raw.map((v) => v / total);
+          if (eps > 0) p = defensiveMixture(raw, eps);
+          else {
+            p = pBuf.subarray(0, n);
+            for (let j = 0; j < n; j++) p[j] = raw[j] / total;
+          }
         } else {
           // No gradient signal in this layer: every unit's gradient is zero, so the mask changes
           // nothing; sample uniformly so the step stays well defined.
-          p = new Float64Array(g.units).fill(1 / g.units);
+          p = pBuf.subarray(0, n).fill(1 / n);
           info.zeroImportanceGroups.push(g.id);
         }
-        const sample = sampleUnits(sampler, p, k, rng, { onShortfall: "fill" });
-        const m = maskFor(p, sample);
-        for (let j = 0; j < m.length; j++) {
-          scaleAll[off + j] = m[j];
-          if (m[j] > info.maxWeight) info.maxWeight = m[j];
+        let m: Float64Array;
+        if (sampler === "adaptive") {
+          // the same mask and draws as the general path below, without its allocations
+          m = config.recordSelection ? new Float64Array(n) : maskBuf.subarray(0, n);
+          const top = successiveMask(p, k, rng, scale, m, scratch);
+          if (top > info.maxWeight) info.maxWeight = top;
+        } else {
+          m = maskFor(p, sampleUnits(sampler, p, k, rng, { onShortfall: "fill" }));
+          for (let j = 0; j < n; j++) if (m[j] > info.maxWeight) info.maxWeight = m[j];
         }
+        scaleAll.set(m, off);
         if (apply === "gain-matched") {
           const mi = plan.modalities.indexOf(g.modality);
           const perUnit = g.members.reduce((a, mb) => a + ctx.params[mb.name].size, 0) / g.units;
