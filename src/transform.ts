@@ -14,6 +14,11 @@
  * longer needs. State tensors are `tf.Variable`s updated in place with `assign`, so a state object
  * lives as long as the run and is disposed with {@link disposeState}.
  *
+ * Deferred unit scales: a transformation that only multiplies updates by a per-unit scale (AMSS's
+ * mask) may, when {@link chain} says the next part accepts it (`ctx.deferUnitScale`), leave the
+ * multiply to that part as `ctx.unitScale` instead of writing new tensors. {@link sgd} folds it
+ * into its fused kernel (wasm), which saves a pass over every masked gradient.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -36,12 +41,31 @@ export interface UpdateContext {
   extras: Record<string, unknown>;
   /** Transforms write per-step figures here for logging (e.g. `info.amss`). */
   info: Record<string, unknown>;
+  /**
+   * Set by {@link chain}: true when the next part takes a {@link UnitScale} in `unitScale`, so
+   * this part may leave its per-unit multiply to it. Absent or false: apply it yourself.
+   */
+  deferUnitScale?: boolean;
+  /** A per-unit scale left by the previous part (only when `deferUnitScale` allowed it). */
+  unitScale?: UnitScale;
+}
+
+/**
+ * A per-unit scale still to be applied to some updates: update `name` times `scale[off + u]` on
+ * unit u of its `[pre, units, post]` view, `views[name] = [pre, units, post, off]`. The consumer
+ * owns and disposes `scale` and deletes `ctx.unitScale`.
+ */
+export interface UnitScale {
+  scale: tf.Tensor1D;
+  views: Map<string, readonly [number, number, number, number]>;
 }
 
 /** One piece of an optimizer. */
 export interface GradientTransformation<S = unknown> {
   init(params: Params): S;
   update(updates: TensorMap, state: S, ctx: UpdateContext): TensorMap | Promise<TensorMap>;
+  /** True when `update` will apply a `ctx.unitScale` left by the part before it (see chain). */
+  acceptsUnitScale?(): boolean;
 }
 
 /** A learning rate: a constant or a function of the 1-based step. */
@@ -73,20 +97,60 @@ function disposeReplaced(prev: TensorMap, next: TensorMap, keep: TensorMap): voi
   for (const t of Object.values(prev)) if (!live.has(t) && !t.isDisposed) t.dispose();
 }
 
-/** Composes transformations left to right; the state is the array of the parts' states. */
+/**
+ * Composes transformations left to right; the state is the array of the parts' states. Tells
+ * each part whether the next one accepts a deferred {@link UnitScale} (`ctx.deferUnitScale`).
+ */
 export function chain(...parts: GradientTransformation[]): GradientTransformation<unknown[]> {
   return {
     init: (params) => parts.map((p) => p.init(params)),
+    acceptsUnitScale: () => parts[0]?.acceptsUnitScale?.() ?? false,
     async update(updates, state, ctx) {
+      const outer = ctx.deferUnitScale ?? false;
       let cur = updates;
-      for (let i = 0; i < parts.length; i++) {
-        const next = await parts[i].update(cur, state[i], ctx);
-        if (cur !== updates) disposeReplaced(cur, next, updates);
-        cur = next;
+      try {
+        for (let i = 0; i < parts.length; i++) {
+          ctx.deferUnitScale = i + 1 < parts.length
+            ? parts[i + 1].acceptsUnitScale?.() ?? false
+            : outer;
+          const next = await parts[i].update(cur, state[i], ctx);
+          if (ctx.unitScale && !ctx.deferUnitScale) {
+            throw new Error(`chain: part ${i} left a unit scale that nothing after it applies`);
+          }
+          if (cur !== updates) disposeReplaced(cur, next, updates);
+          cur = next;
+        }
+      } finally {
+        ctx.deferUnitScale = outer;
       }
       return cur;
     },
   };
+}
+
+/**
+ * Applies and clears a pending `ctx.unitScale` (tf ops, any backend): the updates it names are
+ * replaced by new tensors (the caller disposes them), the others are passed through.
+ */
+export function applyPendingUnitScale(updates: TensorMap, ctx: UpdateContext): TensorMap {
+  const pending = ctx.unitScale;
+  if (!pending) return updates;
+  delete ctx.unitScale;
+  const out: TensorMap = { ...updates };
+  tf.tidy(() => {
+    for (const [name, [pre, units, post, off]] of pending.views) {
+      const u = updates[name];
+      if (!u) throw new RangeError(`unit scale names ${name}, which has no update`);
+      const sc = tf.slice(pending.scale, off, units);
+      out[name] = tf.keep(
+        post === 1 && u.shape[u.rank - 1] === units
+          ? tf.mul(u, sc)
+          : tf.mul(u.reshape([pre, units, post]), sc.reshape([1, units, 1])).reshape(u.shape),
+      );
+    }
+  });
+  pending.scale.dispose();
+  return out;
 }
 
 function mapTensors(
@@ -227,13 +291,27 @@ export function sgd({ lr, momentum: mu = 0, weightDecay = 0 }: SgdOptions) {
   const fused = () => tf.getKernel(SGD_STEP_KERNEL, tf.getBackend()) != null;
   return {
     init: inner.init,
+    // the fused kernel multiplies by a deferred unit scale in the same pass
+    acceptsUnitScale: fused,
     async update(updates: TensorMap, state: unknown[], ctx: UpdateContext): Promise<TensorMap> {
-      if (!fused()) return await inner.update(updates, state, ctx);
+      if (!fused()) {
+        const scaled = applyPendingUnitScale(updates, ctx);
+        const res = await inner.update(scaled, state, ctx);
+        if (scaled !== updates) disposeReplaced(scaled, res, updates);
+        return res;
+      }
+      const pending = ctx.unitScale;
+      delete ctx.unitScale;
+      for (const name of pending?.views.keys() ?? []) {
+        if (!updates[name]) throw new RangeError(`unit scale names ${name}, which has no update`);
+      }
       const ms = state[1] as MomentumState;
       const lrNow = rateAt(lr, ctx.step);
       const out: TensorMap = {};
       for (const [name, g] of Object.entries(updates)) {
         const inputs: Record<string, tf.Tensor> = { g };
+        const view = pending?.views.get(name);
+        if (view) inputs.s = pending!.scale;
         if (weightDecay > 0) {
           if (!ctx.params[name]) {
             throw new RangeError(
@@ -248,6 +326,7 @@ export function sgd({ lr, momentum: mu = 0, weightDecay = 0 }: SgdOptions) {
           mu,
           wd: weightDecay,
           started: ms.started,
+          ...(view ? { view: [...view] } : {}),
         } as unknown as tf.NamedAttrMap) as tf.Tensor[];
         if (mu > 0) {
           ms.buffers[name].assign(res[1]);
@@ -256,6 +335,7 @@ export function sgd({ lr, momentum: mu = 0, weightDecay = 0 }: SgdOptions) {
         out[name] = res[0];
       }
       if (mu > 0) ms.started = true;
+      pending?.scale.dispose();
       return out;
     },
   } satisfies GradientTransformation<unknown[]>;

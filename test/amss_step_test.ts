@@ -467,3 +467,80 @@ Deno.test("each group's importance is its per-unit sum of squares, whatever its 
   }
   tf.dispose([...Object.values(grads), ...Object.values(params)]);
 });
+
+Deno.test("on wasm the mask deferred into the fused SGD kernel gives the same parameters and buffers, bit for bit, as AMSS's own multiply", async () => {
+  // chain(amss, sgd): with the fused kernel, amss leaves its mask in ctx.unitScale and the kernel
+  // multiplies as it steps; without it, amss multiplies and the op-by-op SGD steps. Layouts: conv
+  // channel-last, channel on axis 0 (post > 1), a two-member group, element-wise vectors.
+  const { registerWasmTrainingKernels } = await import("../src/backend/wasm_kernels.ts");
+  await tf.setBackend("wasm");
+  const shapes: Record<string, number[]> = {};
+  for (const m of MODALITIES) {
+    shapes[`${m}/c1/kernel`] = [3, 3, 2, 6];
+    shapes[`${m}/rows/kernel`] = [7, 3];
+    shapes[`${m}/pair/a`] = [2, 5];
+    shapes[`${m}/pair/b`] = [5];
+    shapes[`${m}/bn/gamma`] = [6];
+  }
+  shapes["head/kernel"] = [4, 3]; // shared: never masked, stepped without a scale
+  const rules = {
+    modalities: MODALITIES,
+    modalityOf: modalityByPrefix(MODALITIES),
+    unitOf: (name: string, shape: readonly number[]): UnitSpec & { group?: string } =>
+      name.endsWith("rows/kernel")
+        ? { kind: "channel", axis: 0 }
+        : name.includes("/pair/")
+        ? { kind: "channel", axis: -1, group: name.slice(0, name.lastIndexOf("/")) }
+        : shape.length >= 2
+        ? { kind: "channel" }
+        : { kind: "element" },
+  };
+  const run = async (fused: boolean, scale: "none" | "horvitz-thompson") => {
+    registerWasmTrainingKernels({ sgd: fused });
+    const rng = new Rng(5);
+    const values = (shape: number[]) =>
+      Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal());
+    const params: Params = Object.fromEntries(
+      Object.entries(shapes).map(([k, sh]) => [k, tf.variable(tf.tensor(values(sh), sh))]),
+    );
+    const plan = planMasks(params, rules);
+    const inner = sgd({ lr: 0.1, momentum: 0.9, weightDecay: 1e-3 });
+    const deferred: boolean[] = [];
+    const spy = {
+      ...inner,
+      update(u: Record<string, tf.Tensor>, s: unknown[], ctx: Parameters<typeof inner.update>[2]) {
+        deferred.push(ctx.unitScale != null);
+        return inner.update(u, s, ctx);
+      },
+    };
+    const opt = chain(amss({ plan, scale, seed: 9 }), spy);
+    const st = opt.init(params);
+    const before = tf.memory().numTensors;
+    for (let t = 1; t <= 3; t++) {
+      const grads = Object.fromEntries(
+        Object.entries(shapes).map(([k, sh]) => [k, tf.tensor(values(sh), sh)]),
+      );
+      await step(params, grads, opt, st, t, { ratios: [0.6, 0.3] });
+      tf.dispose(Object.values(grads));
+    }
+    assertEquals(tf.memory().numTensors, before, "no tensor left behind");
+    const buffers = ((st[1] as unknown[])[1] as { buffers: Params }).buffers;
+    const out = [...Object.values(params), ...Object.values(buffers)].map((x) =>
+      Array.from(x.dataSync())
+    );
+    disposeState(st);
+    tf.dispose(Object.values(params));
+    return { out, deferred };
+  };
+  try {
+    for (const scale of ["none", "horvitz-thompson"] as const) {
+      const own = await run(false, scale), folded = await run(true, scale);
+      assertEquals(own.deferred, [false, false, false]);
+      assertEquals(folded.deferred, [true, true, true]);
+      assertEquals(folded.out, own.out, scale);
+    }
+  } finally {
+    registerWasmTrainingKernels();
+    await tf.setBackend("cpu");
+  }
+});

@@ -1,11 +1,13 @@
 import * as tf from "@tensorflow/tfjs";
-import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
+import { assertAlmostEquals, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { applyUnitScale } from "../src/amss/units.ts";
 import {
   adagrad,
   adam,
   chain,
   disposeState,
   type GradientTransformation,
+  type Params,
   sgd,
   step,
   stepDecay,
@@ -140,4 +142,87 @@ Deno.test("a non-finite learning rate from a schedule is an error, not a NaN ste
   assertEquals((err as Error).message, "learning rate must be a finite number, got NaN");
   assertEquals(params.w.dataSync()[0], 1);
   tf.dispose(grads);
+});
+
+Deno.test("a deferred unit scale: sgd without its fused kernel applies it; a scale nobody applies is an error", async () => {
+  // [pre, units, post] views: channel-last [2, 3] (post 1), axis 0 of [3, 2] (post 2), a vector
+  const shapes: Record<string, number[]> = { a: [2, 3], b: [3, 2], c: [4] };
+  const views = new Map<string, readonly [number, number, number, number]>([
+    ["a", [2, 3, 1, 0]],
+    ["b", [1, 3, 2, 3]],
+    ["c", [1, 4, 1, 6]],
+  ]);
+  const scaleValues = [0, 2, 1, 3, 0, 0.5, 1, 0, 4, 1];
+  const specs = { a: { kind: "channel" }, b: { kind: "channel", axis: 0 }, c: { kind: "element" } };
+  const run = async (deferred: boolean) => {
+    const params: Params = Object.fromEntries(
+      Object.entries(shapes).map((
+        [k, sh],
+        i,
+      ) => [k, tf.variable(tf.randomNormal(sh, 0, 1, "float32", i + 1))]),
+    );
+    const opt = sgd({ lr: 0.1, momentum: 0.9, weightDecay: 1e-2 });
+    assertEquals(opt.acceptsUnitScale(), false, "cpu has no fused kernel");
+    const st = opt.init(params);
+    for (let t = 1; t <= 2; t++) {
+      const start = tf.memory().numTensors;
+      const grads: TensorMap = Object.fromEntries(
+        Object.entries(shapes).map((
+          [k, sh],
+          i,
+        ) => [k, tf.randomNormal(sh, 0, 1, "float32", 10 * t + i)]),
+      );
+      const sc = tf.tensor1d(scaleValues);
+      const ctx = { params, grads, step: t, extras: {}, info: {} } as Parameters<
+        typeof opt.update
+      >[2];
+      let input = grads;
+      if (deferred) ctx.unitScale = { scale: sc, views };
+      else {
+        input = Object.fromEntries(
+          Object.entries(grads).map(([k, g]) => {
+            const [, units, , off] = views.get(k)!;
+            return [
+              k,
+              tf.tidy(() =>
+                applyUnitScale(g, tf.slice(sc, off, units) as tf.Tensor1D, specs[k as "a"] as never)
+              ),
+            ];
+          }),
+        );
+        sc.dispose();
+      }
+      const upd = await opt.update(input, st, ctx);
+      assertEquals(ctx.unitScale, undefined, "consumed");
+      tf.tidy(() => {
+        for (const [k, u] of Object.entries(upd)) params[k].assign(params[k].add(u));
+      });
+      tf.dispose(Object.values(upd));
+      if (!deferred) tf.dispose(Object.values(input));
+      tf.dispose(Object.values(grads));
+      assertEquals(tf.memory().numTensors, start, "the scale and every intermediate disposed");
+    }
+    const out = Object.values(params).map((p) => Array.from(p.dataSync()));
+    disposeState(st);
+    tf.dispose(Object.values(params));
+    return out;
+  };
+  assertEquals(await run(true), await run(false));
+
+  const leaves: GradientTransformation<null> = {
+    init: () => null,
+    update(u, _s, ctx) {
+      ctx.unitScale = { scale: tf.tensor1d([1]), views: new Map() };
+      return u;
+    },
+  };
+  const p = vars({ x: [1] });
+  const g = { x: tf.tensor1d([1]) };
+  await assertRejects(
+    () => step(p, g, chain(leaves, sgd({ lr: 1 })), [null, [null, null, null]], 1),
+    Error,
+    "nothing after it applies",
+  );
+  assertEquals(chain(sgd({ lr: 1 })).acceptsUnitScale!(), false);
+  tf.dispose([...Object.values(p), g.x]);
 });

@@ -251,6 +251,8 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
     slow: MaskPlan["groups"];
     counts: Float32Array; // per unit of `fast`: the number of elements it sums
     offset: Map<string, number>;
+    /** Every member of every group: `[pre, units, post, offset]` (a deferred UnitScale's views). */
+    views: Map<string, readonly [number, number, number, number]>;
   } | null = null;
   function splitGroups(shapeOf: (name: string) => readonly number[]): NonNullable<typeof split> {
     const fast = otherGroups.filter((g) => {
@@ -271,7 +273,14 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
       }
       off += g.units;
     }
-    return { fast, slow, counts, offset };
+    const views = new Map<string, readonly [number, number, number, number]>();
+    for (const g of layout) {
+      for (const mb of g.members) {
+        const { pre, units, post } = unitLayout(shapeOf(mb.name), mb.spec, mb.name);
+        views.set(mb.name, [pre, units, post, offset.get(g.id)!]);
+      }
+    }
+    return { fast, slow, counts, offset, views };
   }
   /** Per-unit sums of squares of the `fast` groups' variables, in buffer order. */
   function fastSumSquares(get: (name: string) => tf.Tensor): tf.Tensor1D {
@@ -515,6 +524,13 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
         const u = updateOf(cls.name);
         const rs = rowScale;
         out[cls.name] = tf.tidy(() => tf.mul(u, tf.tensor2d(rs, [rs.length, 1])));
+      }
+      if (ctx.deferUnitScale && totalUnits > 0) {
+        // the next part (sgd's fused kernel) multiplies as it steps: no pass of our own
+        for (const name of split.views.keys()) updateOf(name);
+        ctx.unitScale = { scale: tf.tensor1d(scaleAll), views: split.views };
+        ctx.info.amss = info;
+        return out;
       }
       tf.tidy(() => {
         const all = tf.tensor1d(scaleAll);

@@ -546,34 +546,74 @@ const identityKernel: tf.KernelFunc = ({ inputs, backend }) => {
  * {@link SGD_STEP_KERNEL} for wasm: one pass over a variable computing, with every operation
  * rounded to float32 exactly as the unfused chain's tf ops round it (so results are bit-identical),
  * d = g + wd*p; b' = started ? mu*b + d : d; u = -lr * b'. Replaces about seven tf ops (and their
- * passes and dispatches) per variable and step.
+ * passes and dispatches) per variable and step. With input `s` and attr `view` = [pre, units, post,
+ * off] (a deferred AMSS mask, src/transform.ts UnitScale), g is first multiplied by s[off + u] on
+ * unit u of its [pre, units, post] view, as the tf.mul it replaces rounds it.
  */
 const sgdStepKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const b = backend as unknown as WasmHeapBackend;
-  const a = attrs as unknown as { lr: number; mu: number; wd: number; started: boolean };
-  const g = inputs.g!, p = inputs.p, buf = inputs.b;
+  const a = attrs as unknown as {
+    lr: number;
+    mu: number;
+    wd: number;
+    started: boolean;
+    view?: number[];
+  };
+  const g = inputs.g!, p = inputs.p, buf = inputs.b, s = inputs.s;
   const f = Math.fround;
   const wd = f(a.wd), mu = f(a.mu), r = f(-a.lr); // the chain's scalars are float32 tensors
   if (wd !== 0 && p == null) throw new Error("AmssSgdStep: weight decay needs input p");
   if (mu !== 0 && buf == null) throw new Error("AmssSgdStep: momentum needs input b");
+  const n = g.shape.reduce((x, d) => x * d, 1);
+  // without a scale: one unit of n elements times 1 (exact, so the same as no multiply)
+  const [pre, units, post, off] = s == null ? [1, 1, n, 0] : a.view ?? [];
+  if (s != null && (pre * units * post !== n || !(off >= 0 && off + units <= s.shape[0]))) {
+    throw new Error(`AmssSgdStep: view [${a.view}] does not fit g (${n}) and s (${s.shape})`);
+  }
   const outs = [b.makeOutput([...g.shape], "float32")];
   if (mu !== 0) outs.push(b.makeOutput([...g.shape], "float32"));
+  // views after the allocations: growing the heap would detach earlier ones
   const u = b.typedArrayFromHeap(outs[0]), gv = b.typedArrayFromHeap(g);
   const pv = wd !== 0 ? b.typedArrayFromHeap(p!) : gv;
   const bv = mu !== 0 ? b.typedArrayFromHeap(buf!) : gv;
   const bo = mu !== 0 ? b.typedArrayFromHeap(outs[1]) : u;
-  const n = gv.length, started = a.started;
-  for (let i = 0; i < n; i++) {
-    let d = gv[i];
+  const sv = s == null ? ONE : b.typedArrayFromHeap(s);
+  const started = a.started;
+  const at = (i: number, m: number) => {
+    let d = f(gv[i] * m);
     if (wd !== 0) d = f(d + f(pv[i] * wd));
     if (mu !== 0) {
       if (started) d = f(f(bv[i] * mu) + d);
       bo[i] = d;
     }
     u[i] = f(d * r);
+  };
+  if (s == null) {
+    for (let i = 0; i < n; i++) {
+      let d = gv[i];
+      if (wd !== 0) d = f(d + f(pv[i] * wd));
+      if (mu !== 0) {
+        if (started) d = f(f(bv[i] * mu) + d);
+        bo[i] = d;
+      }
+      u[i] = f(d * r);
+    }
+    return outs;
+  }
+  let i = 0;
+  for (let q = 0; q < pre; q++) {
+    if (post === 1) { for (let c = off, end = off + units; c < end; c++) at(i++, sv[c]); }
+    else {
+      for (let c = off, end = off + units; c < end; c++) {
+        const m = sv[c];
+        for (let k = 0; k < post; k++) at(i++, m);
+      }
+    }
   }
   return outs;
 };
+
+const ONE = Float32Array.of(1);
 
 /** Names of our batch-norm training kernels (wasm only; see {@link batchNormTrain}). */
 const BN_FORWARD = "AmssBatchNormTrain", BN_BACKWARD = "AmssBatchNormTrainGrad";
