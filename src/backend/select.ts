@@ -307,7 +307,8 @@ async function useWasm(info: BackendInfo, plan: WasmPlan): Promise<BackendInfo> 
   info.threads = wasmThreadsCount();
   info.notes.push(
     `wasm: XNNPACK, ${info.threads} thread(s) (${how}); our Conv2DBackpropFilter, ` +
-      "Conv2DBackpropInput, MaxPoolGrad, batch-norm and zero-copy Identity kernels registered",
+      "Conv2DBackpropInput, MaxPoolGrad, batch-norm, zero-copy Identity and fused SGD (+ AMSS mask) " +
+      "kernels registered",
   );
   return info;
 }
