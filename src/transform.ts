@@ -57,7 +57,7 @@ export interface UpdateContext {
  */
 export interface UnitScale {
   scale: tf.Tensor1D;
-  views: Map<string, readonly [number, number, number, number]>;
+  views: ReadonlyMap<string, readonly [number, number, number, number]>;
 }
 
 /** One piece of an optimizer. */
@@ -115,6 +115,8 @@ export function chain(...parts: GradientTransformation[]): GradientTransformatio
             : outer;
           const next = await parts[i].update(cur, state[i], ctx);
           if (ctx.unitScale && !ctx.deferUnitScale) {
+            ctx.unitScale.scale.dispose();
+            delete ctx.unitScale;
             throw new Error(`chain: part ${i} left a unit scale that nothing after it applies`);
           }
           if (cur !== updates) disposeReplaced(cur, next, updates);
@@ -302,43 +304,55 @@ export function sgd({ lr, momentum: mu = 0, weightDecay = 0 }: SgdOptions) {
       }
       const pending = ctx.unitScale;
       delete ctx.unitScale;
-      for (const name of pending?.views.keys() ?? []) {
-        if (!updates[name]) throw new RangeError(`unit scale names ${name}, which has no update`);
+      try {
+        return stepFused(updates, state, ctx, pending);
+      } finally {
+        pending?.scale.dispose();
       }
-      const ms = state[1] as MomentumState;
-      const lrNow = rateAt(lr, ctx.step);
-      const out: TensorMap = {};
-      for (const [name, g] of Object.entries(updates)) {
-        const inputs: Record<string, tf.Tensor> = { g };
-        const view = pending?.views.get(name);
-        if (view) inputs.s = pending!.scale;
-        if (weightDecay > 0) {
-          if (!ctx.params[name]) {
-            throw new RangeError(
-              `sgd: no parameter named ${JSON.stringify(name)} for weight decay`,
-            );
-          }
-          inputs.p = ctx.params[name];
-        }
-        if (mu > 0) inputs.b = ms.buffers[name];
-        const res = tf.engine().runKernel(SGD_STEP_KERNEL, inputs, {
-          lr: lrNow,
-          mu,
-          wd: weightDecay,
-          started: ms.started,
-          ...(view ? { view: [...view] } : {}),
-        } as unknown as tf.NamedAttrMap) as tf.Tensor[];
-        if (mu > 0) {
-          ms.buffers[name].assign(res[1]);
-          res[1].dispose();
-        }
-        out[name] = res[0];
-      }
-      if (mu > 0) ms.started = true;
-      pending?.scale.dispose();
-      return out;
     },
   } satisfies GradientTransformation<unknown[]>;
+
+  function stepFused(
+    updates: TensorMap,
+    state: unknown[],
+    ctx: UpdateContext,
+    pending: UnitScale | undefined,
+  ): TensorMap {
+    for (const name of pending?.views.keys() ?? []) {
+      if (!updates[name]) throw new RangeError(`unit scale names ${name}, which has no update`);
+    }
+    const ms = state[1] as MomentumState;
+    const lrNow = rateAt(lr, ctx.step);
+    const out: TensorMap = {};
+    for (const [name, g] of Object.entries(updates)) {
+      const inputs: Record<string, tf.Tensor> = { g };
+      const view = pending?.views.get(name);
+      if (view) inputs.s = pending!.scale;
+      if (weightDecay > 0) {
+        if (!ctx.params[name]) {
+          throw new RangeError(
+            `sgd: no parameter named ${JSON.stringify(name)} for weight decay`,
+          );
+        }
+        inputs.p = ctx.params[name];
+      }
+      if (mu > 0) inputs.b = ms.buffers[name];
+      const res = tf.engine().runKernel(SGD_STEP_KERNEL, inputs, {
+        lr: lrNow,
+        mu,
+        wd: weightDecay,
+        started: ms.started,
+        ...(view ? { view: [...view] } : {}),
+      } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      if (mu > 0) {
+        ms.buffers[name].assign(res[1]);
+        res[1].dispose();
+      }
+      out[name] = res[0];
+    }
+    if (mu > 0) ms.started = true;
+    return out;
+  }
 }
 
 /** Options of {@link adam}. */
