@@ -565,7 +565,7 @@ const sgdStepKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   if (wd !== 0 && p == null) throw new Error("AmssSgdStep: weight decay needs input p");
   if (mu !== 0 && buf == null) throw new Error("AmssSgdStep: momentum needs input b");
   const n = g.shape.reduce((x, d) => x * d, 1);
-  // without a scale: one unit of n elements times 1 (exact, so the same as no multiply)
+  // the scale's view of g (unused without a scale)
   const [pre, units, post, off] = s == null ? [1, 1, n, 0] : a.view ?? [];
   if (s != null && (pre * units * post !== n || !(off >= 0 && off + units <= s.shape[0]))) {
     throw new Error(`AmssSgdStep: view [${a.view}] does not fit g (${n}) and s (${s.shape})`);
