@@ -23,6 +23,7 @@ import {
   type GradientTransformation,
   type Params,
   sgd,
+  SGD_STEP_KERNEL,
   type TensorMap,
   type UpdateContext,
 } from "../src/transform.ts";
@@ -139,40 +140,21 @@ cases.push(["  part: mask apply (broadcast multiply)", async () => {
   await out[SMALL].data();
   tf.dispose(Object.values(out));
 }]);
-for (const scale of ["none", "horvitz-thompson"] as const) {
-  const t = amss({ plan, scale, seed: 1 });
-  const state = t.init(params);
-  let stepNo = 0;
-  cases.push([`AMSS step (adaptive, scale ${scale})`, async () => {
-    const ctx: UpdateContext = {
-      params,
-      grads,
-      step: ++stepNo,
-      extras: { ratios: { audio: 0.3, visual: 0.7 } },
-      info: {},
-    };
-    const out = await t.update(grads, state, ctx);
-    await out[SMALL].data();
-    for (const [k, v] of Object.entries(out)) if (v !== grads[k]) v.dispose();
-  }]);
-}
 // In training AMSS runs chained before SGD; on wasm the fused SGD kernel then applies the mask as
-// it steps (src/transform.ts UnitScale), so what AMSS adds to a step is this difference.
+// it steps (src/transform.ts UnitScale), so what AMSS adds to a step is the last two's difference.
 const SGD_ALONE = "SGD update alone (momentum, weight decay)";
 const SGD_AMSS = "chain(AMSS HT, SGD) update";
-for (
-  const [label, opt] of [
-    [SGD_ALONE, sgd({ lr: 0.01, momentum: 0.9, weightDecay: 1e-4 })],
-    [
-      SGD_AMSS,
-      chain(
-        amss({ plan, scale: "horvitz-thompson", seed: 1 }),
-        sgd({ lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }),
-      ),
-    ],
-  ] as [string, GradientTransformation][]
-) {
-  const state = opt.init(params);
+const sgdOpts = { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 };
+const transforms: [string, GradientTransformation][] = [
+  ...(["none", "horvitz-thompson"] as const).map((scale): [string, GradientTransformation] => [
+    `AMSS step (adaptive, scale ${scale})`,
+    amss({ plan, scale, seed: 1 }),
+  ]),
+  [SGD_ALONE, sgd(sgdOpts)],
+  [SGD_AMSS, chain(amss({ plan, scale: "horvitz-thompson", seed: 1 }), sgd(sgdOpts))],
+];
+for (const [label, t] of transforms) {
+  const state = t.init(params);
   let stepNo = 0;
   cases.push([label, async () => {
     const ctx: UpdateContext = {
@@ -182,7 +164,7 @@ for (
       extras: { ratios: { audio: 0.3, visual: 0.7 } },
       info: {},
     };
-    const out = await opt.update(grads, state, ctx);
+    const out = await t.update(grads, state, ctx);
     await out[SMALL].data();
     for (const [k, v] of Object.entries(out)) if (v !== grads[k]) v.dispose();
   }]);
@@ -200,6 +182,6 @@ console.log(
   `AMSS inside chain(amss, sgd): +${folded.toFixed(2)} ms over SGD alone = ${
     (folded / med[PLAIN]).toFixed(2)
   } plain passes${
-    tf.getKernel("AmssSgdStep", tf.getBackend()) ? " (mask applied by the fused SGD kernel)" : ""
+    tf.getKernel(SGD_STEP_KERNEL, tf.getBackend()) ? " (mask applied by the fused SGD kernel)" : ""
   }`,
 );

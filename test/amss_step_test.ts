@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAlmostEquals, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { amss, type AmssInfo } from "../src/amss/amss.ts";
-import { modalityByPrefix, paperUnits, planMasks } from "../src/amss/groups.ts";
+import { modalityByPrefix, paperUnits, planMasks, type PlanRules } from "../src/amss/groups.ts";
 import { unitLayout, type UnitSpec } from "../src/amss/units.ts";
 import { unitsToKeep } from "../src/amss/sampling.ts";
 import { chain, disposeState, type Params, sgd, step } from "../src/transform.ts";
@@ -397,6 +397,23 @@ Deno.test("Table 7 classifier masks: each modality's head rows are units; backbo
   tf.dispose(Object.values(grads));
 });
 
+/**
+ * Unit rules with every layout amss treats differently: `rows/kernel` a channel on axis 0 (post >
+ * 1), `pair/*` a two-member group, other rank >= 2 channel-last, vectors element-wise.
+ */
+const mixedLayouts: PlanRules = {
+  modalities: MODALITIES,
+  modalityOf: modalityByPrefix(MODALITIES),
+  unitOf: (name, shape) =>
+    name.endsWith("rows/kernel")
+      ? { kind: "channel", axis: 0 }
+      : name.includes("/pair/")
+      ? { kind: "channel", axis: -1, group: name.slice(0, name.lastIndexOf("/")) }
+      : shape.length >= 2
+      ? { kind: "channel" }
+      : { kind: "element" },
+};
+
 Deno.test("each group's importance is its per-unit sum of squares, whatever its layout (top-k selects exactly the largest)", async () => {
   // Channel-last conv and dense kernels (scored together), a channel unit on axis 0 and a
   // two-member group (scored one by one), element-wise vectors: top-k must keep the k units of
@@ -422,18 +439,7 @@ Deno.test("each group's importance is its per-unit sum of squares, whatever its 
   const grads = Object.fromEntries(
     Object.entries(shapes).map(([k, sh]) => [k, tf.tensor(g[k], sh)]),
   );
-  const plan = planMasks(params, {
-    modalities: MODALITIES,
-    modalityOf: modalityByPrefix(MODALITIES),
-    unitOf: (name, shape) =>
-      name.endsWith("rows/kernel")
-        ? { kind: "channel", axis: 0 }
-        : name.includes("/pair/")
-        ? { kind: "channel", axis: -1, group: name.slice(0, name.lastIndexOf("/")) }
-        : shape.length >= 2
-        ? { kind: "channel" }
-        : { kind: "element" },
-  });
+  const plan = planMasks(params, mixedLayouts);
   assert(plan.groups.some((gr) => gr.members.length === 2), "a two-member group is planned");
   for (const importance of ["gn", "sqrt(gn)", "gn/wn"] as const) {
     const opt = amss({ plan, sampler: "topk", importance, seed: 3, recordSelection: true });
@@ -483,18 +489,6 @@ Deno.test("on wasm the mask deferred into the fused SGD kernel gives the same pa
     shapes[`${m}/bn/gamma`] = [6];
   }
   shapes["head/kernel"] = [4, 3]; // shared: never masked, stepped without a scale
-  const rules = {
-    modalities: MODALITIES,
-    modalityOf: modalityByPrefix(MODALITIES),
-    unitOf: (name: string, shape: readonly number[]): UnitSpec & { group?: string } =>
-      name.endsWith("rows/kernel")
-        ? { kind: "channel", axis: 0 }
-        : name.includes("/pair/")
-        ? { kind: "channel", axis: -1, group: name.slice(0, name.lastIndexOf("/")) }
-        : shape.length >= 2
-        ? { kind: "channel" }
-        : { kind: "element" },
-  };
   const run = async (fused: boolean, scale: "none" | "horvitz-thompson") => {
     registerWasmTrainingKernels({ sgd: fused });
     const rng = new Rng(5);
@@ -503,7 +497,7 @@ Deno.test("on wasm the mask deferred into the fused SGD kernel gives the same pa
     const params: Params = Object.fromEntries(
       Object.entries(shapes).map(([k, sh]) => [k, tf.variable(tf.tensor(values(sh), sh))]),
     );
-    const plan = planMasks(params, rules);
+    const plan = planMasks(params, mixedLayouts);
     const inner = sgd({ lr: 0.1, momentum: 0.9, weightDecay: 1e-3 });
     const deferred: boolean[] = [];
     const spy = {

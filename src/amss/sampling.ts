@@ -90,16 +90,30 @@ interface Importance {
 /** Validates p (non-empty, finite, >= 0, not all zero) and returns it normalised to sum 1. */
 function normalise(name: string, p: ArrayLike<number>): Importance {
   requireNonNegativeVector(name, p);
+  const q: number[] = new Array(p.length);
+  const { max, nnz } = normaliseInto(p, q);
+  if (max === 0) {
+    throw new AmssArgumentError(
+      `${name} must not be all zero (at least one unit needs positive importance), got ${p.length} zeros`,
+    );
+  }
+  return { q, nnz };
+}
+
+/**
+ * Writes p / sum(p) into q[0..n) (n = p.length; p finite and >= 0, unchecked) and returns the
+ * largest p and the number of positive quotients. Divides by the max first so that huge entries
+ * cannot overflow the sum. With an all-zero p it returns max 0 and leaves q unwritten. Shared by
+ * the samplers and the allocation-free loop of successive_mask.ts, which must round identically.
+ */
+export function normaliseInto(
+  p: ArrayLike<number>,
+  q: { [i: number]: number },
+): { max: number; nnz: number } {
   const n = p.length;
   let max = 0;
   for (let i = 0; i < n; i++) if (p[i] > max) max = p[i];
-  if (max === 0) {
-    throw new AmssArgumentError(
-      `${name} must not be all zero (at least one unit needs positive importance), got ${n} zeros`,
-    );
-  }
-  // Divide by the max first so that huge entries cannot overflow the sum.
-  const q: number[] = new Array(n);
+  if (max === 0) return { max, nnz: 0 };
   let s = 0;
   for (let i = 0; i < n; i++) {
     q[i] = p[i] / max;
@@ -110,7 +124,7 @@ function normalise(name: string, p: ArrayLike<number>): Importance {
     q[i] /= s;
     if (q[i] > 0) nnz++; // an entry below max * 2^-1074 underflows and counts as zero
   }
-  return { q, nnz };
+  return { max, nnz };
 }
 
 function shortfallMode(opts: { onShortfall?: ShortfallMode } | undefined): ShortfallMode {

@@ -16,6 +16,7 @@
 import type { Rng } from "../rng.ts";
 import { AmssArgumentError } from "../validate.ts";
 import type { MaskScale } from "./mask.ts";
+import { normaliseInto } from "./sampling.ts";
 
 /** Reusable buffers of {@link successiveMask}; grown on demand. */
 export class SuccessiveScratch {
@@ -56,24 +57,11 @@ export function successiveMask(
   mask.fill(0, 0, n);
   if (k === 0) return 0;
   const { q, keys, heap, zeros } = scratch;
-  // sampling.ts normalise(): divide by the max, then by the sum of the quotients
-  let max = 0, sumP = 0;
-  for (let i = 0; i < n; i++) {
-    const v = p[i];
-    if (v > max) max = v;
-    sumP += v;
-  }
+  // the samplers' normalisation, then unitMask()'s sum of p
+  const { max, nnz } = normaliseInto(p, q);
   if (max === 0) throw new AmssArgumentError(`p must not be all zero, got ${n} zeros`);
-  let s = 0;
-  for (let i = 0; i < n; i++) {
-    q[i] = p[i] / max;
-    s += q[i];
-  }
-  let nnz = 0;
-  for (let i = 0; i < n; i++) {
-    q[i] /= s;
-    if (q[i] > 0) nnz++;
-  }
+  let sumP = 0;
+  for (let i = 0; i < n; i++) sumP += p[i];
   // mask.ts unitMask(): p_j / max / (sum p / max)
   const sum = Number.isFinite(sumP) ? sumP / max : (() => {
     let t = 0;
