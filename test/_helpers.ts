@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assertEquals } from "@std/assert";
 import type { Model, ModelOutputs } from "../src/models/model.ts";
 import { modalityByPrefix, paperUnits } from "../src/amss/groups.ts";
+import { makeOwnTempDirSync } from "../src/backend/hygiene.ts";
 import { Rng } from "../src/rng.ts";
 import type { MethodContext } from "../src/train/methods.ts";
 import type { Params } from "../src/transform.ts";
@@ -79,4 +80,12 @@ export function methodContext(
     seed: 1,
     ...extra,
   };
+}
+
+/**
+ * A fresh temporary folder (under `$TMPDIR`, else /tmp), removed with its contents when this test
+ * module ends (its isolate unloads), whether its tests passed or failed.
+ */
+export function tempDir(prefix: string): string {
+  return makeOwnTempDirSync({ prefix });
 }

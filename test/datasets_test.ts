@@ -19,8 +19,9 @@ import { batchStream, loadSample, WorkerPool } from "../src/data/loaders.ts";
 import { clipFiles, containerIndices, parseNvGestureList } from "../src/data/nvgesture.ts";
 import { parseDelimited } from "../src/data/files.ts";
 import { Rng } from "../src/rng.ts";
+import { tempDir } from "./_helpers.ts";
 
-const root = await Deno.makeTempDir({ prefix: "amss-fixtures-" });
+const root = tempDir("amss-fixtures-");
 await writeCremad(`${root}/cremad`);
 await writeKineticsSounds(`${root}/ks`);
 await writeTextImage(`${root}/sarcasm`, "sarcasm");

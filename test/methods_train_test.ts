@@ -9,6 +9,7 @@ import { loadCheckpoint } from "../src/io/checkpoint.ts";
 import type { MethodName, MethodOptions } from "../src/train/methods.ts";
 import { type EpochRecord, train } from "../src/train/trainer.ts";
 import { disposeState } from "../src/transform.ts";
+import { tempDir } from "./_helpers.ts";
 import { tinySetup } from "./_tiny_trainable.ts";
 
 await tf.setBackend("cpu");
@@ -45,7 +46,7 @@ async function checkpoint(dir: string) {
 }
 
 Deno.test("pmr trains with its prototype loss on, and keeps C x d prototypes per modality in its checkpointed state", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "pmr" });
+  const dir = tempDir("pmr");
   const s = await run("pmr", { pmr: { perEpochs: 0, fraction: 0.5 } }, { outDir: dir });
   // without the entropy term the objective is CE + beta * sum_k coef_k PCE_k >= CE, and the weaker
   // modality's PCE is on in some batch
@@ -55,7 +56,7 @@ Deno.test("pmr trains with its prototype loss on, and keeps C x d prototypes per
   assertEquals(protos.map((p) => p.length), [4 * 8, 4 * 8]); // C = 4 classes, d = 8 features
   assert(protos.every((p) => p.every(Number.isFinite)));
   // the state moves: after one epoch the prototypes were different
-  const dir1 = await Deno.makeTempDir({ prefix: "pmr1" });
+  const dir1 = tempDir("pmr1");
   await run("pmr", { pmr: { perEpochs: 0, fraction: 0.5 } }, { outDir: dir1, epochs: 1 });
   const ck1 = await checkpoint(dir1);
   assert((ck1.method.protos as Float32Array[])[0].some((v, i) => v !== protos[0][i]));
@@ -87,7 +88,7 @@ Deno.test("greedy re-balances: with threshold 0 some steps update one modality's
 });
 
 Deno.test("mses stops both modalities that cannot improve and their encoders stop moving", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "mses" });
+  const dir = tempDir("mses");
   // minDelta 1: only the first epoch improves; patience 1: both stop after epoch 2
   const opts = { mses: { patience: 1, minDelta: 1 } };
   const part = await run("mses", opts, { outDir: dir, epochs: 3, stopAfterEpoch: 2 });

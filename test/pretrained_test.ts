@@ -8,6 +8,7 @@ import { buildModel } from "../src/models/build.ts";
 import { loadPretrained, readTfjsWeights, saveTfjsWeights } from "../src/models/pretrained.ts";
 import { generateSynthetic } from "../src/data/synthetic.ts";
 import { train } from "../src/train/trainer.ts";
+import { tempDir } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -24,7 +25,7 @@ const spec = {
   fusion: "concat" as const,
   numClasses: 3,
 };
-const dir = await Deno.makeTempDir({ prefix: "amss-pretrained-" });
+const dir = tempDir("amss-pretrained-");
 
 Deno.test("pretrained weights: save -> load restores one modality exactly and leaves the others", async () => {
   const model = buildModel(spec);

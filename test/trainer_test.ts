@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertGreater, assertRejects } from "@std/assert";
 import { METHOD_NAMES, type MethodName } from "../src/train/methods.ts";
 import { train, TrainingDivergedError } from "../src/train/trainer.ts";
+import { tempDir } from "./_helpers.ts";
 import { tinySetup } from "./_tiny_trainable.ts";
 
 await tf.setBackend("cpu");
@@ -9,7 +10,7 @@ await tf.setBackend("cpu");
 const { model, base } = tinySetup();
 
 Deno.test("joint training learns, selects the epoch on validation and writes a complete run folder", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "run" });
+  const dir = tempDir("run");
   const s = await train({ ...base, model: model(), method: "joint", epochs: 4, outDir: dir });
   assertGreater(s.test.acc, 0.5, "well above chance (0.25)");
   const best = s.history.reduce((b, r) => (r.val.acc > b.val.acc ? r : b));
@@ -46,7 +47,7 @@ Deno.test("a run killed after an epoch and resumed ends with the same metrics as
       epochs: 4,
     };
     const full = await train({ ...opts, model: model() });
-    const dir = await Deno.makeTempDir({ prefix: "resume" });
+    const dir = tempDir("resume");
     const part = await train({ ...opts, model: model(), outDir: dir, stopAfterEpoch: 2 });
     assert(part.stoppedEarly);
     assertEquals(part.history.length, 2);
@@ -93,7 +94,7 @@ Deno.test("tfjs memory does not grow across 200 training steps", async () => {
 });
 
 Deno.test("a diverging run stops with a clear error naming the step and keeps the last good checkpoint", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "nan" });
+  const dir = tempDir("nan");
   // epoch 1 trains normally; the rate jumps by 1e30 for epoch 2, which diverges
   const optimizer = { kind: "sgd" as const, lr: 0.05, milestones: [1], gamma: 1e30 };
   const bad = {

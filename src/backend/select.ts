@@ -19,6 +19,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
+import { makeOwnTempDirSync, silenceTfjsNodeBanner } from "./hygiene.ts";
 import { registerTrainingKernels, registerWasmTrainingKernels } from "./wasm_kernels.ts";
 import {
   DEFAULT_WASM_THREADS_TIMEOUT_MS,
@@ -75,17 +76,18 @@ export interface InitBackendOptions {
   fallback?: "stop" | "auto";
   /**
    * Silence tfjs's "Hi, looks like you are running TensorFlow.js in Node.js..." banner, printed by
-   * the cpu backend on first use because tfjs takes Deno for Node (default true). Only that banner:
-   * other tfjs warnings stay on.
+   * the cpu backend on first use because tfjs takes Deno for Node (default true; see
+   * ./hygiene.ts). Only that banner: other tfjs warnings stay on. Once silenced, it stays off in
+   * this isolate.
    */
   quiet?: boolean;
   /**
    * For `wasm` (also when `auto` ends on wasm): XNNPACK threads, an integer in [1, 8]. Default: the
    * environment variable `AMSS_WASM_THREADS`, else 1 (the stock single-threaded backend). More
    * than 1 starts a patched copy of the backend bundle (./wasm_threads.ts; it writes a few files
-   * under `$TMPDIR` or /tmp, so needs write permission there); if that fails or times out, the
-   * stock backend runs with 1 thread and `notes` says why. Switching the thread count replaces the
-   * wasm backend: tensors already on it are lost.
+   * under `$TMPDIR` or /tmp, removed at exit, so needs write permission there); if that fails or
+   * times out, the stock backend runs with 1 thread and `notes` says why. Switching the thread
+   * count replaces the wasm backend: tensors already on it are lost.
    */
   threads?: number;
   /** For `threads` > 1: start-up timeout in ms (default 20,000). */
@@ -113,12 +115,6 @@ export const TENSORFLOW_INSTALL_HINT =
   "project folder run `deno add npm:@tensorflow/tfjs-node-gpu@4.22.0 && deno install " +
   "--allow-scripts=npm:@tensorflow/tfjs-node-gpu` (or `npm install @tensorflow/tfjs-node-gpu@4.22.0`; " +
   "use tfjs-node for CPU only)";
-
-function silenceNodeBanner(): void {
-  // The cpu backend prints the banner on its first write when IS_NODE; marking it used skips it.
-  const cpu = tf.findBackend("cpu") as unknown as { firstUse?: boolean } | null;
-  if (cpu != null && "firstUse" in cpu) cpu.firstUse = false;
-}
 
 /** Project folders where an installed npm package may sit (cwd and this repository's root). */
 function projectRoots(): string[] {
@@ -195,12 +191,20 @@ const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|software|basic 
 /**
  * Mesa's drivers print "XDG_RUNTIME_DIR is invalid or not set" on every adapter request when the
  * variable is missing (environment.md: set it to a 0700 folder). Give them a private temporary
- * folder; skipped silently without env/write permission.
+ * folder, removed when this isolate unloads; the variable is unset then too (the environment is
+ * the process's, and under `deno test` the next test module would otherwise inherit a folder that
+ * no longer exists). Skipped silently without env/write permission.
  */
 function ensureXdgRuntimeDir(): void {
   try {
     if (Deno.env.get("XDG_RUNTIME_DIR")) return;
-    Deno.env.set("XDG_RUNTIME_DIR", Deno.makeTempDirSync({ prefix: "xdg-runtime-" }));
+    const dir = makeOwnTempDirSync({
+      prefix: "xdg-runtime-",
+      onRemove: () => {
+        if (Deno.env.get("XDG_RUNTIME_DIR") === dir) Deno.env.delete("XDG_RUNTIME_DIR");
+      },
+    });
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
   } catch { /* no permission: the warning is harmless */ }
 }
 
@@ -385,10 +389,8 @@ export async function initBackend(
       600_000,
     ),
   };
-  if (opts.quiet ?? true) {
-    // The cpu backend may be created lazily later; silence it now and after selection.
-    silenceNodeBanner();
-  }
+  // Wraps the cpu backend's factory, so a cpu backend created later (lazily) is quiet too.
+  if (opts.quiet ?? true) silenceTfjsNodeBanner();
   const info: BackendInfo = { name: "", requested: choice, notes: [] };
   const giveUp = async (why: string): Promise<BackendInfo> => {
     if (fallback === "stop") throw new BackendUnavailableError(choice, why);
@@ -436,7 +438,6 @@ export async function initBackend(
     default:
       result = await useAuto(info, new Set(), plan);
   }
-  if (opts.quiet ?? true) silenceNodeBanner();
   return result;
 }
 

@@ -9,8 +9,8 @@
  * here. We therefore read the bundle Deno really loads (`dist/tf-backend-wasm.node.js`, the
  * package's `main`: CommonJS, it `require`s `@tensorflow/tfjs-core`), apply a few exact string
  * replacements ({@link patchWasmBundle}; each must match exactly once, or we stop), write three
- * files into a content-addressed cache folder (`$TMPDIR/amss-wasm-threads-<hash>/`), and import the
- * patched module with a `require` anchored at the original bundle's path, so `@tensorflow/tfjs-core`
+ * files into a private temporary folder (`$TMPDIR/amss-wasm-threads-<random>/`, removed when the
+ * isolate unloads: ./hygiene.ts), and import the patched module with a `require` anchored at the original bundle's path, so `@tensorflow/tfjs-core`
  * resolves to the very module instance that `@tensorflow/tfjs` uses (one engine, one kernel
  * registry, one `Tensor` class). No tfjs code is kept in this repository.
  *
@@ -45,6 +45,7 @@ import {
 import { createRequire } from "node:module";
 import { Worker as NodeWorker } from "node:worker_threads";
 import { AmssArgumentError, requireInt } from "../validate.ts";
+import { makeOwnTempDirSync } from "./hygiene.ts";
 import {
   registerWasmTrainingKernels,
   unregisterWasmTrainingKernels,
@@ -314,35 +315,13 @@ let stock: Stock | null = null;
 /** Set while the threaded backend is the registered `wasm`. */
 let active: { threads: number; threaded: Threaded } | null = null;
 
-/** Where the cache folder goes: `$TMPDIR`, else `/tmp`. */
+/** Where the folder of generated files goes: `$TMPDIR`, else `/tmp`. */
 export function wasmThreadsCacheRoot(): string {
   let dir: string | undefined;
   try {
     dir = Deno.env.get("TMPDIR");
   } catch { /* no env permission */ }
   return (dir && dir.trim() !== "" ? dir : "/tmp").replace(/\/+$/, "") || "/";
-}
-
-async function sha256Hex(parts: string[]): Promise<string> {
-  const data = new TextEncoder().encode(parts.join("\u0000"));
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function holds(path: string, text: string): boolean {
-  try {
-    return Deno.readTextFileSync(path) === text;
-  } catch {
-    return false; // absent or unreadable
-  }
-}
-
-/** Writes `text` to `path` unless it already holds exactly that; atomic (temp file + rename). */
-function writeIfChanged(path: string, text: string): void {
-  if (holds(path, text)) return;
-  const tmp = `${path}.${Deno.pid}.${crypto.randomUUID()}.tmp`;
-  Deno.writeTextFileSync(tmp, text);
-  Deno.renameSync(tmp, path);
 }
 
 async function loadThreaded(cacheRoot: string): Promise<Threaded> {
@@ -362,24 +341,21 @@ async function loadThreaded(cacheRoot: string): Promise<Threaded> {
   const bundlePath = decodeURIComponent(new URL(bundleUrl).pathname);
   const distDir = bundlePath.replace(/\/[^/]*$/, "");
   const files = patchWasmBundle(Deno.readTextFileSync(bundlePath), distDir, bundlePath);
-  const hash = (await sha256Hex([files.module, files.worker, files.main])).slice(0, 16);
-  const dir = `${cacheRoot}/amss-wasm-threads-${hash}`;
+  if (Deno.permissions.querySync({ name: "write", path: cacheRoot }).state !== "granted") {
+    throw new Error(
+      `writing the patched backend needs --allow-write=${cacheRoot} (or set TMPDIR)`,
+    );
+  }
+  // This isolate's own folder, removed when it unloads: pthread workers that emscripten starts
+  // later (a grown pool, a restarted backend) read the files, so they stay while the isolate runs,
+  // and a folder shared between processes could be removed under another one's feet.
+  const dir = makeOwnTempDirSync({ dir: cacheRoot, prefix: "amss-wasm-threads-" });
   const paths = {
     module: `${dir}/backend.mjs`,
     worker: `${dir}/worker.cjs`, // .cjs: node:worker_threads runs it as CommonJS
     main: `${dir}/main.cjs`,
   };
-  const names = ["module", "worker", "main"] as const;
-  // A folder written earlier (same content, checked) needs only read permission.
-  if (!names.every((k) => holds(paths[k], files[k]))) {
-    if (Deno.permissions.querySync({ name: "write", path: dir }).state !== "granted") {
-      throw new Error(
-        `writing the patched backend needs --allow-write=${cacheRoot} (or set TMPDIR)`,
-      );
-    }
-    Deno.mkdirSync(dir, { recursive: true });
-    for (const k of names) writeIfChanged(paths[k], files[k]);
-  }
+  for (const k of ["module", "worker", "main"] as const) Deno.writeTextFileSync(paths[k], files[k]);
 
   const hooks: Hooks = {
     poolSize: 1,
@@ -492,7 +468,10 @@ function swapWasm(factory: Stock["factory"], kernels: tf.KernelConfig[]): void {
 export interface WasmThreadsOptions {
   /** Give up start-up after this many ms (default {@link DEFAULT_WASM_THREADS_TIMEOUT_MS}). */
   timeoutMs?: number;
-  /** Folder for the generated files (default {@link wasmThreadsCacheRoot}). */
+  /**
+   * Parent of the folder for the generated files (default {@link wasmThreadsCacheRoot}); the
+   * folder is this isolate's own and is removed when it unloads.
+   */
   cacheRoot?: string;
 }
 
@@ -509,13 +488,13 @@ export interface WasmThreadsResult {
 /**
  * Makes a `threads`-thread wasm backend the registered and active `wasm`, replacing the stock one
  * (or an earlier threaded one with another count): its tensors are lost, so call this before
- * creating any. On failure (no write permission for the cache folder, a changed bundle, start-up
+ * creating any. On failure (no write permission under `cacheRoot`, a changed bundle, start-up
  * past `timeoutMs`) nothing in tfjs's registries has changed; the attempt's workers are terminated
  * and `ok` is false, so the stock single-threaded `wasm` can be used in the same process.
  * Our training kernels (./wasm_kernels.ts), when registered, stay registered on top.
  *
  * @param threads XNNPACK threads, an integer in [2, {@link MAX_WASM_THREADS}]
- * @param opts start-up timeout and cache folder
+ * @param opts start-up timeout and parent folder of the generated files
  * @returns whether it worked, the threads really running, and notes
  */
 export async function startWasmThreads(
