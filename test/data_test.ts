@@ -6,7 +6,15 @@ import {
   assertNotEquals,
   assertThrows,
 } from "@std/assert";
-import { batches, disposeBatch, holdOut, validateSplit } from "../src/data/dataset.ts";
+import {
+  batches,
+  batchRanges,
+  disposeBatch,
+  holdOut,
+  mergesSingleton,
+  subset,
+  validateSplit,
+} from "../src/data/dataset.ts";
 import {
   DEFAULT_SYNTHETIC,
   generateSynthetic,
@@ -114,6 +122,51 @@ Deno.test("batches cover every sample exactly once per epoch, in a seeded order,
     disposeBatch(b);
   }
   assertEquals(count, 2);
+});
+
+Deno.test("batchRanges: a lone last sample joins the batch before it only with mergeSingleton", () => {
+  const merge = { mergeSingleton: true };
+  assertEquals(batchRanges(33, 16), [[0, 16], [16, 32], [32, 33]]);
+  assertEquals(batchRanges(33, 16, merge), [[0, 16], [16, 33]]);
+  assertEquals(batchRanges(17, 16, merge), [[0, 17]]);
+  // nothing to merge: other remainders, a batch size of 1, a single sample, dropLast
+  assertEquals(batchRanges(34, 16, merge), [[0, 16], [16, 32], [32, 34]]);
+  assertEquals(batchRanges(32, 16, merge), [[0, 16], [16, 32]]);
+  assertEquals(batchRanges(3, 1, merge), [[0, 1], [1, 2], [2, 3]]);
+  assertEquals(batchRanges(1, 16, merge), [[0, 1]]);
+  assertEquals(batchRanges(33, 16, { ...merge, dropLast: true }), [[0, 16], [16, 32]]);
+  assertEquals(batchRanges(0, 16, merge), []);
+  assertEquals(
+    [[33, 16], [17, 16], [34, 16], [3, 1], [1, 16]].map(([n, b]) => mergesSingleton(n, b, merge)),
+    [true, true, false, false, false],
+  );
+  assertEquals(mergesSingleton(33, 16), false);
+  // the default bench: 2400 training samples in batches of 32 are cut as before
+  assertEquals(batchRanges(2400, 32, merge), batchRanges(2400, 32));
+});
+
+Deno.test("batches with mergeSingleton: same order, every sample once, no batch of one", () => {
+  const ds = generateSynthetic(small);
+  const split = subset(ds.train, Int32Array.from({ length: 33 }, (_, i) => i), ds.modalities);
+  const run = (mergeSingleton: boolean) => {
+    const sizes: number[] = [];
+    const order: number[] = [];
+    for (const b of batches(split, ds.modalities, 16, { rng: new Rng(4), mergeSingleton })) {
+      sizes.push(b.labels.length);
+      assertEquals(b.inputs.visual.shape, [b.labels.length, 24]);
+      b.index.forEach((i, j) => {
+        order.push(i);
+        assertEquals(b.labels[j], split.labels[i]);
+      });
+      disposeBatch(b);
+    }
+    return { sizes, order };
+  };
+  const plain = run(false), merged = run(true);
+  assertEquals(plain.sizes, [16, 16, 1]);
+  assertEquals(merged.sizes, [16, 17]);
+  assertEquals(merged.order, plain.order, "the seeded order is unchanged");
+  assertEquals([...merged.order].sort((a, b) => a - b), Array.from({ length: 33 }, (_, i) => i));
 });
 
 Deno.test("bad generator configs and malformed splits give errors naming the field", () => {

@@ -1,11 +1,13 @@
-import { assertEquals, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import { dump } from "npyjs";
-import { loadNpyDataset } from "../src/data/npy.ts";
+import { SampleLoadError } from "../src/data/loaders.ts";
+import { firstNonFinite, loadNpyDataset, readSampleNpy } from "../src/data/npy.ts";
 import { AmssArgumentError } from "../src/validate.ts";
+import { tempDir } from "./_helpers.ts";
 
 /** Writes a small dataset in the generic layout; `edit` may change files before returning. */
 async function makeDataset(opts: { val?: boolean } = {}): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "npyds" });
+  const dir = tempDir("npyds");
   await Deno.writeTextFile(
     `${dir}/meta.json`,
     JSON.stringify({ name: "tiny", modalities: ["audio", "visual"], classes: ["a", "b", "c"] }),
@@ -32,19 +34,25 @@ async function makeDataset(opts: { val?: boolean } = {}): Promise<string> {
 
 Deno.test("the generic npy layout loads: shapes, kinds, uint8 widened, labels, val held out when absent", async () => {
   const dir = await makeDataset();
-  const ds = await loadNpyDataset(dir, { valFraction: 0.2, seed: 3 });
-  assertEquals(ds.modalities.map((m) => [m.name, m.kind, m.shape]), [
-    ["audio", "image", [2, 2, 2]],
-    ["visual", "vector", [5]],
-  ]);
-  assertEquals(ds.valSource, "held-out");
-  assertEquals(ds.train.n + ds.val.n, 30);
-  assertEquals(ds.val.n, 6);
-  assertEquals(ds.test.inputs.visual[7], 7);
-  assertEquals(ds.test.inputs.audio[8], Math.fround(8 / 7));
-  const withVal = await loadNpyDataset(await makeDataset({ val: true }));
-  assertEquals(withVal.valSource, "split");
-  assertEquals(withVal.train.n, 30);
+  const dir2 = await makeDataset({ val: true });
+  try {
+    const ds = await loadNpyDataset(dir, { valFraction: 0.2, seed: 3 });
+    assertEquals(ds.modalities.map((m) => [m.name, m.kind, m.shape]), [
+      ["audio", "image", [2, 2, 2]],
+      ["visual", "vector", [5]],
+    ]);
+    assertEquals(ds.valSource, "held-out");
+    assertEquals(ds.train.n + ds.val.n, 30);
+    assertEquals(ds.val.n, 6);
+    assertEquals(ds.test.inputs.visual[7], 7);
+    assertEquals(ds.test.inputs.audio[8], Math.fround(8 / 7));
+    const withVal = await loadNpyDataset(dir2);
+    assertEquals(withVal.valSource, "split");
+    assertEquals(withVal.train.n, 30);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(dir2, { recursive: true });
+  }
 });
 
 Deno.test("malformed npy datasets give clear errors naming the file", async () => {
@@ -122,8 +130,116 @@ Deno.test("malformed npy datasets give clear errors naming the file", async () =
   ];
   for (const [name, edit, message] of cases) {
     const dir = await makeDataset();
-    await edit(dir);
-    await assertRejects(() => loadNpyDataset(dir), AmssArgumentError, message, name);
+    try {
+      await edit(dir);
+      await assertRejects(() => loadNpyDataset(dir), AmssArgumentError, message, name);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+});
+
+Deno.test("empty splits, partial val folders, bad meta.json and zero-width samples are errors naming the file", async () => {
+  const npy = (data: Float32Array | Int32Array, shape: number[]) =>
+    new Uint8Array(dump(data, shape));
+  /** Writes split `s` with `n` samples (labels, audio [n, 2, 2, 2], visual [n, 5]). */
+  const writeSplit = async (d: string, s: string, n: number) => {
+    await Deno.mkdir(`${d}/${s}`, { recursive: true });
+    await Deno.writeFile(`${d}/${s}/labels.npy`, npy(new Int32Array(n), [n]));
+    await Deno.writeFile(`${d}/${s}/audio.npy`, npy(new Float32Array(n * 8), [n, 2, 2, 2]));
+    await Deno.writeFile(`${d}/${s}/visual.npy`, npy(new Float32Array(n * 5), [n, 5]));
+  };
+  const meta = (d: string, value: unknown) =>
+    Deno.writeTextFile(`${d}/meta.json`, JSON.stringify(value));
+  const cases: [string, boolean, (dir: string) => Promise<void>, string][] = [
+    [
+      "empty train split",
+      false,
+      (d) => writeSplit(d, "train", 0),
+      "train/labels.npy: the train split is empty (shape [0]); expected at least 1 sample",
+    ],
+    [
+      "empty test split",
+      false,
+      (d) => writeSplit(d, "test", 0),
+      "test/labels.npy: the test split is empty",
+    ],
+    [
+      "empty val split",
+      true,
+      (d) => writeSplit(d, "val", 0),
+      "val/labels.npy: the val split is empty",
+    ],
+    [
+      "val folder without labels",
+      true,
+      (d) => Deno.remove(`${d}/val/labels.npy`),
+      "val/labels.npy: file not found; a val/ folder needs labels.npy and one .npy per modality",
+    ],
+    [
+      "val folder without a modality",
+      true,
+      (d) => Deno.remove(`${d}/val/visual.npy`),
+      "val/visual.npy: file not found; a val/ folder needs",
+    ],
+    [
+      "empty val folder",
+      false,
+      (d) => Deno.mkdir(`${d}/val`),
+      "val/labels.npy: file not found",
+    ],
+    ["meta null", false, (d) => meta(d, null), 'meta.json: expected a JSON object {"name", '],
+    ["meta array", false, (d) => meta(d, ["audio", "visual"]), "got an array"],
+    ["meta number", false, (d) => meta(d, 3), "got number"],
+    [
+      "modality listed twice",
+      false,
+      (d) => meta(d, { modalities: ["audio", "visual", "audio"], classes: ["a", "b", "c"] }),
+      'meta.json: "modalities" lists "audio" twice; expected each modality once',
+    ],
+    [
+      "zero-width samples",
+      false,
+      (d) => Deno.writeFile(`${d}/train/visual.npy`, npy(new Float32Array(0), [30, 0])),
+      "train/visual.npy: sample shape [0] has a zero-width dimension",
+    ],
+    [
+      "held-out val would be empty",
+      false,
+      (d) => writeSplit(d, "train", 1),
+      "the validation part of the hold-out (valFraction 0.1 of 1 samples, stratified by class) is empty",
+    ],
+  ];
+  for (const [name, withVal, edit, message] of cases) {
+    const dir = await makeDataset({ val: withVal });
+    try {
+      await edit(dir);
+      const err = await assertRejects(() => loadNpyDataset(dir), AmssArgumentError, message, name);
+      assert(err.message.startsWith(dir), `${name}: the message names the file: ${err.message}`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+});
+
+Deno.test("readSampleNpy: a NaN or infinite value is a SampleLoadError naming the file and the value", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "npysample" });
+  try {
+    const ok = `${dir}/ok.npy`, nan = `${dir}/nan.npy`, inf = `${dir}/inf.npy`;
+    await Deno.writeFile(ok, new Uint8Array(dump(Float32Array.from([1, 2, 3, 4]), [2, 2])));
+    await Deno.writeFile(nan, new Uint8Array(dump(Float32Array.from([1, 2, NaN, 4]), [2, 2])));
+    await Deno.writeFile(inf, new Uint8Array(dump(Float32Array.from([-Infinity, 2]), [2])));
+    assertEquals(Array.from((await readSampleNpy(ok)).data), [1, 2, 3, 4]);
+    await assertRejects(() => readSampleNpy(nan), SampleLoadError, `${nan}: value 2 is NaN`);
+    await assertRejects(() => readSampleNpy(inf), SampleLoadError, `${inf}: value 0 is -Infinity`);
+    await assertRejects(
+      () => readSampleNpy(`${dir}/missing.npy`),
+      SampleLoadError,
+      `${dir}/missing.npy: file not found`,
+    );
+    assertEquals(firstNonFinite([0, 1, Infinity]), 2);
+    assertEquals(firstNonFinite(new Float32Array(3)), -1);
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -34,6 +34,7 @@ import {
   readSampleFile,
   readText,
   type RealDatasetOptions,
+  requireUsableRows,
   SkipCounter,
 } from "./files.ts";
 import { IMAGENET_MEAN, IMAGENET_STD, prepareFrame } from "./image.ts";
@@ -137,6 +138,8 @@ export async function loadCremad(root: string, opts: CremadOptions = {}): Promis
   ];
   const splits: Record<string, ReturnType<typeof lazySplit>> = {};
   const skipped: Record<string, Record<string, number>> = {};
+  // list file of each split: errors about an empty split name it
+  const lists: Record<string, string> = {};
   for (const split of ["train", "test"] as const) {
     const list = `${root}/annotations/${split}.csv`;
     const rows = parseDelimited(await readText(list, `CREMA-D ${split} list`), ",", list);
@@ -181,6 +184,8 @@ export async function loadCremad(root: string, opts: CremadOptions = {}): Promis
       labels.push(y);
     }
     for (const l of skips.summary(list)) log(l);
+    requireUsableRows(list, items.length, skips);
+    lists[split] = list;
     skipped[split] = skips.counts();
     splits[split] = lazySplit(
       "cremad",
@@ -204,5 +209,6 @@ export async function loadCremad(root: string, opts: CremadOptions = {}): Promis
     },
     opts,
     { root, frameMode, skipped, imageSize, channels },
+    lists,
   );
 }

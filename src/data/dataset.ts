@@ -218,22 +218,69 @@ export function holdOut<S extends AnySplit>(
   return { train: subsetAny(train, rest, modalities), val: subsetAny(train, val, modalities) };
 }
 
+/** How a split is cut into mini-batches (see {@link batchRanges}). */
+export interface BatchPlanOptions {
+  /** Drops the last batch when it is shorter than `batchSize`. */
+  dropLast?: boolean;
+  /**
+   * Training passes: when `batchSize > 1`, `n > 1` and `n % batchSize === 1`, the lone last sample
+   * joins the batch before it (which then has `batchSize + 1` samples) instead of forming a batch
+   * of one, which training-mode batch norm cannot normalise (one value per channel). Ignored with
+   * `dropLast`, which drops that sample anyway.
+   */
+  mergeSingleton?: boolean;
+}
+
+/** True when {@link batchRanges} merges a lone last sample into the batch before it. */
+export function mergesSingleton(
+  n: number,
+  batchSize: number,
+  opts: BatchPlanOptions = {},
+): boolean {
+  return !!opts.mergeSingleton && !opts.dropLast && batchSize > 1 && n > 1 &&
+    n % batchSize === 1;
+}
+
+/**
+ * The `[start, end)` positions of each mini-batch of `n` samples (positions in the pass's order):
+ * consecutive runs of `batchSize`, the last one shorter unless `dropLast` drops it, or one longer
+ * when `mergeSingleton` merges a lone last sample into it. Its length is the number of steps.
+ */
+export function batchRanges(
+  n: number,
+  batchSize: number,
+  opts: BatchPlanOptions = {},
+): [number, number][] {
+  requireInt("n", n, 0);
+  requireInt("batchSize", batchSize, 1);
+  const out: [number, number][] = [];
+  for (let start = 0; start < n; start += batchSize) {
+    const end = Math.min(n, start + batchSize);
+    if (opts.dropLast && end - start < batchSize) break;
+    out.push([start, end]);
+  }
+  if (mergesSingleton(n, batchSize, opts)) {
+    out.pop();
+    out[out.length - 1][1] = n;
+  }
+  return out;
+}
+
 /**
  * Mini-batches of a split in a seeded order (`shuffle`), as tensors shaped `[B, ...shape]`.
- * The last partial batch is kept unless `dropLast`.
+ * The last partial batch is kept unless `dropLast`; `mergeSingleton` (training) merges a last batch
+ * of one sample into the batch before it ({@link BatchPlanOptions}).
  */
 export function* batches(
   split: Split,
   modalities: readonly ModalitySpec[],
   batchSize: number,
-  opts: { rng?: Rng; dropLast?: boolean } = {},
+  opts: { rng?: Rng } & BatchPlanOptions = {},
 ): Generator<Batch> {
   requireInt("batchSize", batchSize, 1);
   const order = Int32Array.from({ length: split.n }, (_, i) => i);
   if (opts.rng) opts.rng.shuffle(order);
-  for (let start = 0; start < split.n; start += batchSize) {
-    const end = Math.min(split.n, start + batchSize);
-    if (opts.dropLast && end - start < batchSize) break;
+  for (const [start, end] of batchRanges(split.n, batchSize, opts)) {
     const index = order.slice(start, end);
     const picked = subset(split, index, modalities);
     const inputs: Record<string, tf.Tensor> = {};

@@ -176,6 +176,20 @@ export class SkipCounter {
   }
 }
 
+/**
+ * Throws when a list kept no row after skipping (`kept` 0): an error naming the list file and
+ * why its rows were skipped, instead of an empty split that fails later.
+ */
+export function requireUsableRows(list: string, kept: number, skips: SkipCounter): void {
+  if (kept > 0) return;
+  const why = Object.entries(skips.counts()).map(([r, n]) => `${n} x ${r}`).join("; ");
+  throw new AmssArgumentError(
+    `${list}: no usable row, the split would be empty (${skips.total} skipped${
+      why ? `: ${why}` : ""
+    }); expected at least 1 sample`,
+  );
+}
+
 /** Options every real-dataset loader takes. */
 export interface RealDatasetOptions {
   /** Seed of the validation hold-out (when the dataset has no val split). Default 1. */
@@ -190,7 +204,8 @@ export interface RealDatasetOptions {
 
 /**
  * Puts lazy splits together into a {@link Dataset}: holds out validation from train when there is
- * no val split (model selection never looks at test), applies `limit`, checks every split.
+ * no val split (model selection never looks at test), applies `limit`, checks every split. An
+ * empty split is an error naming its list file (`sources`, else the dataset name).
  */
 export function finishDataset(
   name: string,
@@ -199,11 +214,22 @@ export function finishDataset(
   splits: { train: LazySplit; test: LazySplit; val?: LazySplit },
   opts: RealDatasetOptions,
   meta: Record<string, unknown>,
+  sources: { train?: string; test?: string; val?: string } = {},
 ): Dataset {
   let { train, val } = splits;
   let valSource: Dataset["valSource"] = "split";
   if (!val) {
-    const held = holdOut(train, opts.valFraction ?? 0.1, opts.seed ?? 1, modalities);
+    const fraction = opts.valFraction ?? 0.1;
+    const held = holdOut(train, fraction, opts.seed ?? 1, modalities);
+    for (const [s, part] of [["validation", held.val], ["training", held.train]] as const) {
+      if (part.n === 0) {
+        throw new AmssArgumentError(
+          `${
+            sources.train ?? `${name} train split`
+          }: the ${s} part of the hold-out (valFraction ${fraction} of ${train.n} usable samples, stratified by class) is empty; expected at least 1 sample: add a validation list, more training samples, or change valFraction`,
+        );
+      }
+    }
     train = held.train;
     val = held.val;
     valSource = "held-out";
@@ -216,7 +242,9 @@ export function finishDataset(
   }
   for (const [s, split] of [["train", train], ["val", val], ["test", test]] as const) {
     if (split.n === 0) {
-      throw new AmssArgumentError(`${name}: the ${s} split has no usable samples`);
+      throw new AmssArgumentError(
+        `${sources[s] ?? name}: the ${s} split has no usable samples; expected at least 1`,
+      );
     }
     validateSplit(`${name}.${s}`, split, modalities, classes.length);
   }

@@ -15,7 +15,8 @@
  * - Audio: Python pickles cannot be read safely here, so the spectrogram must be there as `.npy`
  *   (`<id>.npy` beside or instead of `<id>.pkl`). When only `.pkl` files exist the loader stops with
  *   the one-line conversion to run; a clip with neither is skipped and counted. All clips must share
- *   one shape (the first clip's: [257, 1004] or [1024, 128]); input `[F, T, 1]`.
+ *   one shape (the first clip's: [257, 1004] or [1024, 128]); input `[F, T, 1]`. A spectrogram
+ *   holding a NaN or infinite value is a sample that fails to decode (skipped and counted).
  * - Frames: a clip needs more than 3 frames (else skipped and counted); 3 frames are taken. Training:
  *   3 distinct indices drawn uniformly (seeded per sample and epoch) and sorted, as the reference
  *   draws them; evaluation: 3 equally spaced frames (deterministic). Each frame as in CREMA-D
@@ -34,11 +35,12 @@ import {
   readSampleFile,
   readText,
   type RealDatasetOptions,
+  requireUsableRows,
   SkipCounter,
 } from "./files.ts";
 import { IMAGENET_MEAN, IMAGENET_STD, prepareFrame } from "./image.ts";
 import { registerSampleLoader, SampleLoadError } from "./loaders.ts";
-import { readNpy } from "./npy.ts";
+import { firstNonFinite, readNpy, readSampleNpy } from "./npy.ts";
 import { AmssArgumentError, requireInt } from "../validate.ts";
 import type { Rng } from "../rng.ts";
 
@@ -85,14 +87,24 @@ async function loadKsSample(
   const it = item as KsItem;
   const o = options as KsSampleOptions;
   const audio = await asSampleError(it.audio, async () => {
-    const a = await readNpy(it.audio);
+    // a NaN or infinite value is a SampleLoadError naming the file and the value's index
+    const a = await readSampleNpy(it.audio);
     const size = o.audioShape[0] * o.audioShape[1];
     if (a.data.length !== size) {
       throw new SampleLoadError(
         `${it.audio}: shape [${a.shape}], expected [${o.audioShape}] like the first clip`,
       );
     }
-    return Float32Array.from(a.data);
+    const out = Float32Array.from(a.data);
+    const bad = firstNonFinite(out); // float64 values beyond the float32 range
+    if (bad >= 0) {
+      throw new SampleLoadError(
+        `${it.audio}: value ${bad} (${
+          a.data[bad]
+        }) is outside the float32 range; expected finite numbers`,
+      );
+    }
+    return out;
   });
   const S = o.imageSize * o.imageSize * o.channels;
   const visual = new Float32Array(o.frames * S);
@@ -132,6 +144,8 @@ export async function loadKineticsSounds(
   const classOf = new Map<string, number>();
   const parsed: Record<string, { items: KsItem[]; labels: number[] }> = {};
   const skipped: Record<string, Record<string, number>> = {};
+  // list file of each split: errors about an empty split name it
+  const lists: Record<string, string> = {};
   let audioShape: number[] | null = null;
   for (const split of ["train", "test"] as const) {
     const list = `${root}/annotations/${split}.csv`;
@@ -198,6 +212,8 @@ export async function loadKineticsSounds(
       );
     }
     for (const l of skips.summary(list)) log(l);
+    requireUsableRows(list, items.length, skips);
+    lists[split] = list;
     skipped[split] = skips.counts();
     parsed[split] = { items, labels };
   }
@@ -217,5 +233,6 @@ export async function loadKineticsSounds(
     },
     opts,
     { root, skipped, imageSize, channels, audioShape },
+    lists,
   );
 }

@@ -9,14 +9,24 @@
  *   sample looks like in a given epoch.
  * - A sample that fails to decode mid-epoch (corrupt file, wrong sample rate) is dropped from its
  *   batch with one log line naming the file, and counted; `strict` turns that into an error. Bad
- *   data is thus a counted skip, never a crash that loses the epoch.
+ *   data is thus a counted skip, never a crash that loses the epoch. In training passes
+ *   (`mergeSingleton`), a batch left with one readable sample is dropped the same way (counted,
+ *   with a reason saying so): training-mode batch norm cannot normalise a batch of one.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../rng.ts";
 import { AmssArgumentError, requireInt } from "../validate.ts";
-import { type AnySplit, type Batch, batches, isLazy, type ModalitySpec } from "./dataset.ts";
+import {
+  type AnySplit,
+  type Batch,
+  batches,
+  type BatchPlanOptions,
+  batchRanges,
+  isLazy,
+  type ModalitySpec,
+} from "./dataset.ts";
 import type { LazySplit } from "./dataset.ts";
 
 /** Turns one sample descriptor into the sample's arrays (one per modality, shape of the spec). */
@@ -172,11 +182,10 @@ export class WorkerPool implements SampleReader {
   }
 }
 
-/** Options of {@link batchStream}. */
-export interface BatchStreamOptions {
+/** Options of {@link batchStream}; `dropLast` and `mergeSingleton` as in {@link batches}. */
+export interface BatchStreamOptions extends BatchPlanOptions {
   /** Shuffles the order (training). */
   rng?: Rng;
-  dropLast?: boolean;
   /** Lazy splits: augmentation seed of this pass (null/absent: test-time transform). */
   augmentSeed?: number | null;
   /** Lazy splits: batches decoded ahead of the one being consumed. Default 2. */
@@ -246,7 +255,10 @@ async function assemble(
  * Mini-batches of any split as tensors `[B, ...shape]`, in a seeded order when `rng` is given.
  * In-memory splits go through {@link batches}; lazy splits are decoded `prefetch` batches ahead of
  * the consumer (by `reader`: the main thread or a {@link WorkerPool}). A batch whose samples all
- * failed is skipped. The caller disposes each batch's tensors.
+ * failed is skipped. With `mergeSingleton` (training passes), a batch planned with more than one
+ * sample of which only one could be read is dropped too, and that sample is reported to `onSkip`:
+ * training-mode batch norm cannot normalise a batch of one. The caller disposes each batch's
+ * tensors.
  */
 export async function* batchStream(
   split: AnySplit,
@@ -262,23 +274,29 @@ export async function* batchStream(
   const prefetch = requireInt("prefetch", opts.prefetch ?? 2, 0, 64);
   const order = Int32Array.from({ length: split.n }, (_, i) => i);
   if (opts.rng) opts.rng.shuffle(order);
-  const starts: number[] = [];
-  for (let s = 0; s < split.n; s += batchSize) {
-    if (opts.dropLast && s + batchSize > split.n) break;
-    starts.push(s);
-  }
+  const ranges = batchRanges(split.n, batchSize, opts);
   const queue: Promise<Assembled>[] = [];
   const launch = (k: number) => {
-    const p = assemble(split, modalities, order.slice(starts[k], starts[k] + batchSize), opts);
+    const p = assemble(split, modalities, order.slice(ranges[k][0], ranges[k][1]), opts);
     p.catch(() => {}); // observed when awaited; avoids an unhandled rejection while queued
     queue.push(p);
   };
   let launched = 0;
-  while (launched < Math.min(starts.length, prefetch + 1)) launch(launched++);
-  for (let k = 0; k < starts.length; k++) {
+  while (launched < Math.min(ranges.length, prefetch + 1)) launch(launched++);
+  for (let k = 0; k < ranges.length; k++) {
     const a = await queue.shift()!;
-    if (launched < starts.length) launch(launched++);
+    if (launched < ranges.length) launch(launched++);
     if (a.labels.length === 0) continue;
+    const planned = ranges[k][1] - ranges[k][0];
+    if (opts.mergeSingleton && planned > 1 && a.labels.length === 1) {
+      opts.onSkip?.(
+        a.index[0],
+        `the only readable sample of its training batch (${
+          planned - 1
+        } of ${planned} failed to decode); a training batch of one sample is dropped`,
+      );
+      continue;
+    }
     const inputs: Record<string, tf.Tensor> = {};
     for (const m of modalities) {
       const shape = split.shapes?.[m.name] ?? m.shape;

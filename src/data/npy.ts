@@ -8,6 +8,10 @@
  * DIR/test/...             same files; DIR/val/... optional (else a seeded slice of train)
  * ```
  *
+ * Every split needs at least one sample; a `val/` folder, when present, needs all the files of a
+ * split (a partial one is an error, not a silent fall-back to a held-out slice); `meta.json` is an
+ * object listing each modality once; every sample dimension is at least 1.
+ *
  * `.npy` parsing uses the npm package `npyjs` (float16 is widened to float32 by it); we add the
  * checks it does not make (truncated data, Fortran order, dtypes, first dimensions), each a clear
  * error naming the file. uint8 values are converted to float as they are (0..255): normalising is
@@ -17,6 +21,7 @@
  */
 import { parse } from "npyjs";
 import { AmssArgumentError } from "../validate.ts";
+import { SampleLoadError } from "./loaders.ts";
 import {
   type Dataset,
   holdOut,
@@ -78,6 +83,37 @@ export async function readNpy(path: string): Promise<NpyData> {
   return { data, shape: arr.shape, dtype };
 }
 
+/** Index of the first NaN or infinite value of `data`, or -1 when every value is finite. */
+export function firstNonFinite(data: ArrayLike<number>): number {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (typeof v === "number" && !Number.isFinite(v)) return i;
+  }
+  return -1;
+}
+
+/**
+ * Reads one sample's `.npy` array for a lazy loader (spectrograms, optical flow): every problem,
+ * a missing or unreadable file and a NaN or infinite value included, is a {@link SampleLoadError}
+ * naming `path` (and the value's index), so that the sample is skipped and counted.
+ */
+export async function readSampleNpy(path: string): Promise<NpyData> {
+  let a: NpyData;
+  try {
+    a = await readNpy(path);
+  } catch (e) {
+    if (e instanceof AmssArgumentError) throw new SampleLoadError(e.message);
+    throw e;
+  }
+  const bad = firstNonFinite(a.data);
+  if (bad >= 0) {
+    throw new SampleLoadError(
+      `${path}: value ${bad} is ${a.data[bad]}; expected finite numbers (no NaN or infinity)`,
+    );
+  }
+  return a;
+}
+
 function kindOf(rank: number, path: string): ModalityKind {
   switch (rank) {
     case 2:
@@ -123,6 +159,11 @@ async function readSplit(
     );
   }
   const n = labels.shape[0];
+  if (n === 0) {
+    throw new AmssArgumentError(
+      `${labelsPath}: the ${split} split is empty (shape [0]); expected at least 1 sample`,
+    );
+  }
   const lab = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const y = Number(labels.data[i]);
@@ -153,6 +194,13 @@ async function readSplit(
       kind: kindOf(arr.shape.length, path),
       shape: arr.shape.slice(1),
     };
+    if (spec.shape.some((d) => d === 0)) {
+      throw new AmssArgumentError(
+        `${path}: sample shape [${
+          spec.shape.join(", ")
+        }] has a zero-width dimension; expected every dimension after N to be at least 1`,
+      );
+    }
     if (specs && JSON.stringify(specs[k].shape) !== JSON.stringify(spec.shape)) {
       throw new AmssArgumentError(
         `${path}: sample shape [${spec.shape.join(", ")}] differs from the train split's [${
@@ -161,10 +209,9 @@ async function readSplit(
       );
     }
     inputs[m] = arr.data instanceof Float32Array ? arr.data : Float32Array.from(arr.data);
-    for (let i = 0; i < inputs[m].length; i++) {
-      if (!Number.isFinite(inputs[m][i])) {
-        throw new AmssArgumentError(`${path}: value ${i} is ${inputs[m][i]} (NaN or infinite)`);
-      }
+    const bad = firstNonFinite(inputs[m]);
+    if (bad >= 0) {
+      throw new AmssArgumentError(`${path}: value ${bad} is ${inputs[m][bad]} (NaN or infinite)`);
     }
     out.push(spec);
   }
@@ -180,7 +227,7 @@ export async function loadNpyDataset(
   opts: { valFraction?: number; seed?: number } = {},
 ): Promise<Dataset<Split>> {
   const metaPath = `${dir}/meta.json`;
-  let meta: { name?: unknown; modalities?: unknown; classes?: unknown };
+  let meta: unknown;
   try {
     meta = JSON.parse(await Deno.readTextFile(metaPath));
   } catch (e) {
@@ -189,7 +236,18 @@ export async function loadNpyDataset(
     }
     throw new AmssArgumentError(`${metaPath}: not valid JSON (${(e as Error).message})`);
   }
-  const mods = meta.modalities;
+  if (meta === null || typeof meta !== "object" || Array.isArray(meta)) {
+    throw new AmssArgumentError(
+      `${metaPath}: expected a JSON object {"name", "modalities", "classes"}, got ${
+        meta === null ? "null" : Array.isArray(meta) ? "an array" : typeof meta
+      }`,
+    );
+  }
+  const { name, modalities: mods, classes } = meta as {
+    name?: unknown;
+    modalities?: unknown;
+    classes?: unknown;
+  };
   if (
     !Array.isArray(mods) || mods.length < 2 ||
     mods.some((m) => typeof m !== "string" || !/^[\w.-]+$/.test(m))
@@ -198,24 +256,48 @@ export async function loadNpyDataset(
       `${metaPath}: "modalities" must list at least 2 file-name-safe strings`,
     );
   }
-  const classes = meta.classes;
+  const twice = mods.find((m, i) => mods.indexOf(m) !== i);
+  if (twice !== undefined) {
+    throw new AmssArgumentError(
+      `${metaPath}: "modalities" lists ${JSON.stringify(twice)} twice; expected each modality once`,
+    );
+  }
   if (!Array.isArray(classes) || classes.length < 2) {
     throw new AmssArgumentError(`${metaPath}: "classes" must list at least 2 class names`);
   }
   const train = await readSplit(dir, "train", mods, classes.length);
   const test = await readSplit(dir, "test", mods, classes.length, train.specs);
-  const hasVal = await exists(`${dir}/val/labels.npy`);
+  // a val/ folder is a split of its own: a missing file in it is an error, never a silent hold-out
+  const hasVal = await exists(`${dir}/val`);
   let trainSplit = train.split;
   let val: Split;
   if (hasVal) {
+    for (const f of ["labels", ...mods]) {
+      if (!(await exists(`${dir}/val/${f}.npy`))) {
+        throw new AmssArgumentError(
+          `${dir}/val/${f}.npy: file not found; a val/ folder needs labels.npy and one .npy per ` +
+            `modality (remove the folder to hold out a slice of train instead)`,
+        );
+      }
+    }
     val = (await readSplit(dir, "val", mods, classes.length, train.specs)).split;
   } else {
-    const held = holdOut(train.split, opts.valFraction ?? 0.1, opts.seed ?? 1, train.specs);
+    const fraction = opts.valFraction ?? 0.1;
+    const held = holdOut(train.split, fraction, opts.seed ?? 1, train.specs);
+    for (const [s, part] of [["validation", held.val], ["training", held.train]] as const) {
+      if (part.n === 0) {
+        throw new AmssArgumentError(
+          `${dir}/train: the ${s} part of the hold-out (valFraction ${fraction} of ${train.split.n} ` +
+            `samples, stratified by class) is empty; expected at least 1 sample: add ${dir}/val/ ` +
+            `or more training samples, or change valFraction`,
+        );
+      }
+    }
     trainSplit = held.train;
     val = held.val;
   }
   const ds: Dataset<Split> = {
-    name: typeof meta.name === "string" ? meta.name : dir,
+    name: typeof name === "string" ? name : dir,
     modalities: train.specs,
     classes: classes.map(String),
     train: trainSplit,

@@ -25,7 +25,8 @@
  * - Depth: the JPEG's luma, 1 channel, normalised with mean 0.5 / std 0.5 (no reference values);
  *   RGB: ImageNet mean/std.
  * - Flow `.npy`: `[T, H, W, 2]` or `[2, T, H, W]` float; resampled in time to the container and
- *   resized/cropped like the frames; values as stored (no normalisation).
+ *   resized/cropped like the frames; values as stored (no normalisation). A flow array holding a
+ *   NaN or infinite value is a sample that fails to decode (skipped and counted).
  * - Labels 1..25 in the list become 0..24; a label outside that range is an error naming the line.
  *
  * @module
@@ -39,6 +40,7 @@ import {
   readSampleFile,
   readText,
   type RealDatasetOptions,
+  requireUsableRows,
   SkipCounter,
 } from "./files.ts";
 import {
@@ -51,7 +53,7 @@ import {
   toGray,
 } from "./image.ts";
 import { registerSampleLoader, SampleLoadError } from "./loaders.ts";
-import { readNpy } from "./npy.ts";
+import { readSampleNpy } from "./npy.ts";
 import { AmssArgumentError, requireInt } from "../validate.ts";
 import type { Rng } from "../rng.ts";
 
@@ -198,7 +200,8 @@ async function frameStack(
 
 async function flowStack(path: string, o: NvSampleOptions, w: Window): Promise<Float32Array> {
   return await asSampleError(path, async () => {
-    const a = await readNpy(path);
+    // a NaN or infinite value is a SampleLoadError naming the file and the value's index
+    const a = await readSampleNpy(path);
     if (a.shape.length !== 4 || (a.shape[3] !== 2 && a.shape[0] !== 2)) {
       throw new SampleLoadError(
         `${path}: flow shape [${a.shape}], expected [T, H, W, 2] or [2, T, H, W]`,
@@ -259,6 +262,8 @@ export async function loadNvGesture(root: string, opts: NvGestureOptions = {}): 
   const options: NvSampleOptions = { container, clipFrames, resize, size };
   const splits: Record<string, LazySplit> = {};
   const skipped: Record<string, Record<string, number>> = {};
+  // list file of each split: errors about an empty split name it
+  const lists: Record<string, string> = {};
   for (const split of ["train", "test"] as const) {
     const list = `${root}/nvgesture_${split}_correct_v2.lst`;
     const entries = parseNvGestureList(await readText(list, `NVGesture ${split} list`), list);
@@ -292,6 +297,8 @@ export async function loadNvGesture(root: string, opts: NvGestureOptions = {}): 
       labels.push(e.label);
     }
     for (const l of skips.summary(list)) log(l);
+    requireUsableRows(list, items.length, skips);
+    lists[split] = list;
     skipped[split] = skips.counts();
     splits[split] = {
       n: items.length,
@@ -317,6 +324,7 @@ export async function loadNvGesture(root: string, opts: NvGestureOptions = {}): 
     { train: splits.train, test: { ...splits.test, shapes: evalShapes } },
     opts,
     { root, skipped, container, clipFrames, resize, size, frames: "extracted JPEGs" },
+    lists,
   );
   // the held-out val split (20% of train, as the paper) is evaluated like test
   return { ...ds, val: { ...(ds.val as LazySplit), shapes: evalShapes } };

@@ -32,6 +32,7 @@ import {
   readSampleFile,
   readText,
   type RealDatasetOptions,
+  requireUsableRows,
   SkipCounter,
 } from "./files.ts";
 import { prepareFrame, SARCASM_MEAN, SARCASM_STD, TWITTER15_MEAN, TWITTER15_STD } from "./image.ts";
@@ -123,6 +124,8 @@ export async function loadTextImage(
   const C = spec.classes.length;
   const splits: Record<string, LazySplit> = {};
   const skipped: Record<string, Record<string, number>> = {};
+  // list file of each split: errors about an empty split name it
+  const lists: Record<string, string> = {};
   const valName = (await exists(`${root}/annotations/dev.tsv`))
     ? "dev"
     : (await exists(`${root}/annotations/val.tsv`))
@@ -164,6 +167,8 @@ export async function loadTextImage(
       labels.push(y);
     }
     for (const l of skips.summary(list)) log(l);
+    requireUsableRows(list, items.length, skips);
+    lists[split] = list;
     skipped[split] = skips.counts();
     splits[split] = lazySplit("text-image", items, labels, options);
   }
@@ -187,5 +192,6 @@ export async function loadTextImage(
       maxLength,
       encoders: "trained from scratch",
     },
+    { train: lists.train, test: lists.test, val: valName ? lists[valName] : undefined },
   );
 }

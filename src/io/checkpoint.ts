@@ -6,6 +6,11 @@
  * names it, is replaced atomically, then older tensor files are removed. A run killed at any
  * moment leaves either the previous complete checkpoint or the new one.
  *
+ * Several checkpoints may share a folder (the trainer keeps `checkpoint` and `best`): a tag has no
+ * `-`, and the clean-up removes only files named exactly `<name>-<tag>.bin` for this `name`, so
+ * that one checkpoint never deletes another's tensor file (`best-e3.bin` is not a `checkpoint`
+ * file, nor is `a-b-e1.bin` one of checkpoint `a`).
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -48,13 +53,32 @@ async function encode(value: unknown, list: tf.Tensor[]): Promise<unknown> {
   return value;
 }
 
-/** Saves `tree` as `<dir>/<name>.json` + a binary tensor file; `tag` distinguishes tensor files. */
+const TAG = /^[A-Za-z0-9_.]+$/;
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * Saves `tree` as `<dir>/<name>.json` + a binary tensor file `<name>-<tag>.bin`; `tag` (letters,
+ * digits, `_` and `.`, no `-`) distinguishes tensor files. Older tensor files of the same `name`
+ * are removed afterwards; other checkpoints' files are left alone (module comment).
+ */
 export async function saveCheckpoint(
   dir: string,
   name: string,
   tag: string,
   tree: unknown,
 ): Promise<void> {
+  if (!name || /[/\\]/.test(name)) {
+    throw new TypeError(
+      `checkpoint: name must be a non-empty file name, got ${JSON.stringify(name)}`,
+    );
+  }
+  if (!TAG.test(tag)) {
+    throw new TypeError(
+      `checkpoint ${name}: tag must be letters, digits, "_" or "." (no "-"), got ${
+        JSON.stringify(tag)
+      }`,
+    );
+  }
   const tensors: tf.Tensor[] = [];
   const encoded = await encode(tree, tensors);
   const arrays = await Promise.all(tensors.map((t) => t.data()));
@@ -80,8 +104,9 @@ export async function saveCheckpoint(
     tree: encoded,
   };
   await writeJsonAtomic(`${dir}/${name}.json`, file);
+  const own = new RegExp(`^${escapeRegExp(name)}-[A-Za-z0-9_.]+\\.bin$`);
   for await (const e of Deno.readDir(dir)) {
-    if (e.name.startsWith(`${name}-`) && e.name.endsWith(".bin") && e.name !== bin) {
+    if (own.test(e.name) && e.name !== bin) {
       await Deno.remove(`${dir}/${e.name}`).catch(() => {});
     }
   }

@@ -26,7 +26,9 @@ function check(scores: ArrayLike<number>, labels: ArrayLike<number>, numClasses:
     }
   }
   for (let i = 0; i < scores.length; i++) {
-    if (Number.isNaN(scores[i])) throw new AmssArgumentError(`scores[${i}] is NaN`);
+    if (Number.isNaN(scores[i])) {
+      throw new AmssArgumentError(`scores[${i}] is NaN; expected class scores that are numbers`);
+    }
   }
   return n;
 }

@@ -1,5 +1,6 @@
 /**
- * One trainer for every rebalancing method (issue: "the trainer has no per-method branches").
+ * One trainer for every rebalancing method: no per-method branches, the method plugs in through
+ * its hooks and its gradient transformation.
  *
  * Per step: forward (all parameters) -> cross-entropy on the fused logits (or one modality's, for
  * `unimodal`; or the method's own loss hook, e.g. PMR, G-Blending) -> gradients -> the method's
@@ -8,21 +9,54 @@
  * on val and test (accuracy, mAP, macro F1, fused cross-entropy and each modality's branch accuracy
  * and cross-entropy inside the joint model), the method's `onEpochEnd` hook (e.g. MSES,
  * G-Blending), a metrics line, a checkpoint (the method's state included). Model selection uses
- * validation accuracy only; the summary reports the test metrics of the validation-selected epoch.
+ * validation accuracy only; the summary reports the test metrics of the validation-selected epoch
+ * (the first epoch with the highest validation accuracy) and, beside them, the final epoch's
+ * metrics and whether the run collapsed ({@link collapseOf}).
+ *
+ * Batches: training passes go through the data in a seeded order, `batchSize` samples a step. When
+ * `batchSize > 1`, `n > 1` and `n % batchSize === 1` (n training samples), the lone last sample
+ * is merged into the batch before it, which then has `batchSize + 1` samples: training-mode batch
+ * norm cannot normalise a batch of one sample (one value per channel). The epoch then has
+ * `floor(n / batchSize)` steps (what the step-decay schedule and the ETA count) and its record says
+ * `mergedSamples: 1`. For datasets read from disk, a training batch left with one readable sample
+ * after decode failures is dropped and its sample counted in `skippedSamples`. Evaluation runs in
+ * inference mode and keeps its batches as they are. Nothing changes for other sizes.
+ *
+ * Bad data and divergence:
+ * - An empty train, val or test split is refused before anything runs.
+ * - A training sample that fails to decode is skipped and counted (`skippedSamples`); so is an
+ *   evaluation sample, whose metrics are then over the samples read (`SplitMetrics.skipped`); a
+ *   split none of whose samples can be read is an error. `strictData` makes any failure an error.
+ * - The run diverges ({@link TrainingDivergedError}, recorded in `diverged.json` with the epochs
+ *   done) when the training loss, a gradient, a uni-modal prediction, a feature or the fused
+ *   logits of a step is NaN or infinite, or when an evaluation loss or score is.
  *
  * Run folder (`outDir`): `config.json`, `metrics.jsonl` (one line per epoch), `summary.json`,
- * `checkpoint.json` + `checkpoint-<epoch>.bin`; every file is written atomically. With `resume`, a
- * run continues from its last checkpoint and ends with the same metrics as an uninterrupted run
- * with the same seed on the same backend (every random stream is in the checkpoint or derived from
- * (seed, epoch, step)).
+ * `checkpoint.json` + `checkpoint-e<epoch>.bin` (resume state, every epoch), `best.json` +
+ * `best-e<epoch>.bin` (parameters and batch-norm state of the validation-selected epoch so far,
+ * written whenever an epoch's validation accuracy beats every earlier epoch's); every file is
+ * written atomically. With `resume`, a run continues from its last checkpoint and ends with the
+ * same metrics and the same best checkpoint as an uninterrupted run with the same seed on the same
+ * backend (every random stream is in the checkpoint or derived from (seed, epoch, step)).
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import type { AmssInfo } from "../amss/amss.ts";
-import { paperSignificance, type PaperSignificanceState } from "../amss/significance.ts";
-import { type AnySplit, type Dataset, disposeBatch } from "../data/dataset.ts";
+import {
+  type ModalBatch,
+  paperSignificance,
+  type PaperSignificanceState,
+} from "../amss/significance.ts";
+import {
+  type AnySplit,
+  batchRanges,
+  type Dataset,
+  disposeBatch,
+  mergesSingleton,
+} from "../data/dataset.ts";
 import { batchStream, type SampleReader } from "../data/loaders.ts";
+import { firstNonFinite } from "../data/npy.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import { Rng } from "../rng.ts";
@@ -36,7 +70,7 @@ import {
   step,
   stepDecay,
 } from "../transform.ts";
-import { AmssArgumentError, requireInt } from "../validate.ts";
+import { AmssArgumentError, requireInRange, requireInt } from "../validate.ts";
 import { modalBatchFromOutputs, variableGradsByName } from "../models/model.ts";
 import { loadPretrained, type PretrainedSpec } from "../models/pretrained.ts";
 import { accuracy, macroF1, meanAveragePrecision } from "./metrics.ts";
@@ -93,8 +127,13 @@ export interface TrainConfig {
    * the seeded initialisation; a resumed run takes its checkpoint instead.
    */
   pretrained?: PretrainedSpec[];
-  /** Datasets read from disk: a sample that fails to decode stops the run instead of being skipped. */
+  /**
+   * Datasets read from disk: a sample that fails to decode (training or evaluation) stops the run
+   * instead of being skipped.
+   */
   strictData?: boolean;
+  /** When the summary calls a run collapsed ({@link collapseOf}); default {@link DEFAULT_COLLAPSE_RULE}. */
+  collapse?: Partial<CollapseRule>;
 }
 
 /** Metrics of one split. */
@@ -108,6 +147,11 @@ export interface SplitMetrics {
   loss?: number;
   /** Mean cross-entropy of each modality's uni-modal prediction (always set by {@link evaluate}). */
   branchLoss?: Record<string, number>;
+  /**
+   * Samples of the split that could not be read (decode failure) and are not in these metrics
+   * (always set by {@link evaluate}; 0 for in-memory data).
+   */
+  skipped?: number;
 }
 
 /** One line of metrics.jsonl. */
@@ -134,8 +178,16 @@ export interface EpochRecord {
   maxMaskWeight: number;
   msPerStep: number;
   steps: number;
-  /** Training samples dropped this epoch because they failed to decode (datasets read from disk). */
+  /**
+   * Training samples dropped this epoch (datasets read from disk): those that failed to decode, and
+   * the lone readable sample of a batch whose other samples failed (module comment).
+   */
   skippedSamples: number;
+  /**
+   * 1 when the epoch's lone last training sample (`n % batchSize === 1`) was merged into the batch
+   * before it, else 0 (module comment).
+   */
+  mergedSamples: number;
   /**
    * What the method reports: epoch means of its per-step `info.methodStats` numbers (e.g. AGM's
    * coefficients) and what its `onEpochEnd` hook returned (e.g. MSES's stopped modalities).
@@ -158,9 +210,130 @@ export interface RunSummary {
   msPerStep: number;
   history: EpochRecord[];
   stoppedEarly: boolean;
+  /**
+   * The last epoch's metrics (the selected-epoch fields above are those of `bestEpoch`). Always
+   * set by {@link train}; absent in summaries written before it was recorded.
+   */
+  final?: { epoch: number; test: SplitMetrics; val: SplitMetrics; trainLoss: number };
+  /** Lowest epoch training loss (`trainLoss`) of the run. Always set by {@link train}. */
+  minTrainLoss?: number;
+  /** Whether the run collapsed by `collapseRule` ({@link collapseOf}). Always set by {@link train}. */
+  collapsed?: boolean;
+  /** Why it collapsed (one sentence per criterion met), null when it did not. */
+  collapseReason?: string | null;
+  /** The rule `collapsed` was decided by. Always set by {@link train}. */
+  collapseRule?: CollapseRule;
 }
 
-/** Raised when the loss or a gradient becomes NaN/Inf; the last good checkpoint is kept. */
+/**
+ * When a run counts as collapsed ({@link collapseOf}): its final training loss is more than
+ * `lossFactor` times its minimum, or its final test accuracy is more than `accDrop` (a fraction:
+ * 0.05 is 5 points) below the test accuracy of the validation-selected epoch.
+ */
+export interface CollapseRule {
+  lossFactor: number;
+  accDrop: number;
+}
+
+/** The rule summaries use unless `TrainConfig.collapse` says otherwise: 10 x the loss, 5 points. */
+export const DEFAULT_COLLAPSE_RULE: Readonly<CollapseRule> = Object.freeze({
+  lossFactor: 10,
+  accDrop: 0.05,
+});
+
+/** What {@link collapseOf} finds. */
+export interface CollapseVerdict {
+  collapsed: boolean;
+  /** One sentence per criterion met, joined by "; "; null when none is. */
+  reason: string | null;
+  /** Lowest `trainLoss` over the history. */
+  minTrainLoss: number;
+  /** The complete rule applied (defaults filled in). */
+  rule: CollapseRule;
+}
+
+/** `rule` with {@link DEFAULT_COLLAPSE_RULE}'s values for missing fields, checked. */
+function completeRule(rule: Partial<CollapseRule>): CollapseRule {
+  const r: CollapseRule = {
+    lossFactor: rule.lossFactor ?? DEFAULT_COLLAPSE_RULE.lossFactor,
+    accDrop: rule.accDrop ?? DEFAULT_COLLAPSE_RULE.accDrop,
+  };
+  requireInRange("collapse.lossFactor", r.lossFactor, 1, Number.MAX_VALUE);
+  requireInRange("collapse.accDrop", r.accDrop, 0, 1);
+  return r;
+}
+
+/**
+ * Whether a run collapsed, from its epoch history (pure; a results table calls it on
+ * summary.json's `history` and `bestEpoch`). The run collapsed when
+ * - its final epoch's training loss is more than `rule.lossFactor` times the minimum training loss
+ *   over its epochs (only when that minimum is positive: a multiple of a loss at or below 0, e.g.
+ *   PMR's objective with its entropy bonus, bounds nothing), or
+ * - its final test accuracy is more than `rule.accDrop` below the test accuracy of epoch
+ *   `bestEpoch` (the validation-selected one); differences within 1e-12 of `accDrop` count as
+ *   equal, so that a drop of exactly 5 points in float arithmetic is not a collapse.
+ * `rule` fields default to {@link DEFAULT_COLLAPSE_RULE}'s. Errors: an empty history, a
+ * `bestEpoch` that is not in it, a non-finite number in the records used, an invalid rule.
+ */
+export function collapseOf(
+  history: readonly { epoch: number; trainLoss: number; test: { acc: number } }[],
+  bestEpoch: number,
+  rule: Partial<CollapseRule> = {},
+): CollapseVerdict {
+  const r = completeRule(rule);
+  if (history.length === 0) {
+    throw new AmssArgumentError("collapseOf: the history is empty; expected at least 1 epoch");
+  }
+  const best = history.find((h) => h.epoch === bestEpoch);
+  if (!best) {
+    throw new AmssArgumentError(
+      `collapseOf: bestEpoch ${bestEpoch} is not in the history (epochs ${
+        history.map((h) => h.epoch).join(", ")
+      })`,
+    );
+  }
+  for (const h of history) {
+    if (!Number.isFinite(h.trainLoss) || !Number.isFinite(h.test.acc)) {
+      throw new AmssArgumentError(
+        `collapseOf: epoch ${h.epoch} has trainLoss ${h.trainLoss} and test accuracy ${h.test.acc}; expected finite numbers`,
+      );
+    }
+  }
+  const last = history[history.length - 1];
+  const minTrainLoss = Math.min(...history.map((h) => h.trainLoss));
+  const reasons: string[] = [];
+  if (minTrainLoss > 0 && last.trainLoss > r.lossFactor * minTrainLoss) {
+    reasons.push(
+      `final training loss ${fmtNum(last.trainLoss)} is more than ${r.lossFactor} x its minimum ${
+        fmtNum(minTrainLoss)
+      }`,
+    );
+  }
+  const drop = best.test.acc - last.test.acc;
+  if (drop > r.accDrop + 1e-12) {
+    reasons.push(
+      `final test accuracy ${(100 * last.test.acc).toFixed(2)}% is ${
+        (100 * drop).toFixed(2)
+      } points below the selected epoch ${best.epoch}'s ${(100 * best.test.acc).toFixed(2)}% ` +
+        `(more than ${100 * r.accDrop})`,
+    );
+  }
+  return {
+    collapsed: reasons.length > 0,
+    reason: reasons.length ? reasons.join("; ") : null,
+    minTrainLoss,
+    rule: r,
+  };
+}
+
+/** Five significant digits, plain notation for ordinary magnitudes. */
+function fmtNum(x: number): string {
+  return Math.abs(x) >= 1e-3 && Math.abs(x) < 1e6
+    ? String(Number(x.toPrecision(5)))
+    : x.toPrecision(5);
+}
+
+/** Raised when training diverges (NaN/Inf; module comment); the last good checkpoint is kept. */
 export class TrainingDivergedError extends Error {
   constructor(message: string) {
     super(message);
@@ -175,7 +348,23 @@ function crossEntropy(logits: tf.Tensor2D, labels: Int32Array, C: number): tf.Sc
   ) as tf.Scalar;
 }
 
-/** Evaluates the model on a split (inference mode). */
+/** Options of {@link evaluate}. */
+export interface EvaluateOptions {
+  /** Name of the split in error messages (default "split"). */
+  split?: string;
+  /** Datasets read from disk: a sample that fails to decode is an error instead of a skip. */
+  strict?: boolean;
+  /** Datasets read from disk: called once per skipped sample with its index and the reason. */
+  onSkip?: (index: number, reason: string) => void;
+}
+
+/**
+ * Evaluates the model on a split (inference mode). A sample that fails to decode
+ * (`SampleLoadError`, datasets read from disk) is skipped and counted in `skipped` unless
+ * `opts.strict`; the metrics are over the samples read, and a split none of whose samples can be
+ * read is an error. A metric computed from NaN or infinite outputs is NaN (the trainer turns that
+ * into a {@link TrainingDivergedError}).
+ */
 export async function evaluate(
   model: TrainableModel,
   params: Record<string, tf.Variable>,
@@ -184,15 +373,25 @@ export async function evaluate(
   ds: Dataset,
   batchSize: number,
   reader?: SampleReader,
+  opts: EvaluateOptions = {},
 ): Promise<SplitMetrics> {
   const C = model.numClasses;
   const K = model.modalities.length;
   const probs = new Float32Array(data.n * C);
   const uni = Array.from({ length: K }, () => new Float32Array(data.n * C));
+  const labels = new Int32Array(data.n);
   let fusedCE = 0;
   let off = 0;
-  // evaluation must see every sample: a sample that fails to decode is an error here
-  for await (const b of batchStream(data, ds.modalities, batchSize, { reader, strict: true })) {
+  let skipped = 0;
+  const stream = batchStream(data, ds.modalities, batchSize, {
+    reader,
+    strict: opts.strict,
+    onSkip: (i, reason) => {
+      skipped++;
+      opts.onSkip?.(i, reason);
+    },
+  });
+  for await (const b of stream) {
     const [p, f, ...u] = tf.tidy(() => {
       const out = model.forward(params, state, b.inputs, { training: false });
       return [tf.softmax(out.logits), out.logits, ...out.unimodal];
@@ -201,21 +400,51 @@ export async function evaluate(
     fusedCE += sumCrossEntropy(await f.data(), b.labels, C);
     for (let k = 0; k < K; k++) uni[k].set(await u[k].data(), off * C);
     tf.dispose([p, f, ...u]);
+    labels.set(b.labels, off);
     off += b.labels.length;
     disposeBatch(b);
   }
+  const split = opts.split ?? "split";
+  if (off === 0) {
+    throw new AmssArgumentError(
+      `${split}: none of its ${data.n} samples could be read (${skipped} skipped); expected at least 1 readable sample to evaluate`,
+    );
+  }
+  // the samples read, in the order read (all of them, in split order, when none was skipped)
+  const n = off;
+  const y = labels.subarray(0, n);
+  const scoresOf = (a: Float32Array) => a.subarray(0, n * C);
+  // metrics of NaN/Inf scores are NaN, never an exception: divergence is the caller's call
+  const metric = (a: Float32Array, f: (s: Float32Array, y: Int32Array, C: number) => number) =>
+    firstNonFinite(scoresOf(a)) >= 0 ? NaN : f(scoresOf(a), y, C);
   return {
-    acc: accuracy(probs, data.labels, C),
-    mAP: meanAveragePrecision(probs, data.labels, C),
-    macroF1: macroF1(probs, data.labels, C),
+    acc: metric(probs, accuracy),
+    mAP: metric(probs, meanAveragePrecision),
+    macroF1: metric(probs, macroF1),
     branchAcc: Object.fromEntries(
-      model.modalities.map((m, k) => [m, accuracy(uni[k], data.labels, C)]),
+      model.modalities.map((m, k) => [m, metric(uni[k], accuracy)]),
     ),
-    loss: fusedCE / data.n,
+    loss: fusedCE / n,
     branchLoss: Object.fromEntries(
-      model.modalities.map((m, k) => [m, sumCrossEntropy(uni[k], data.labels, C) / data.n]),
+      model.modalities.map((m, k) => [m, sumCrossEntropy(scoresOf(uni[k]), y, C) / n]),
     ),
+    skipped,
   };
+}
+
+/** Names of the NaN or infinite numbers of split metrics (e.g. `loss = NaN`), empty when none. */
+function nonFiniteMetrics(m: SplitMetrics): string[] {
+  const out: string[] = [];
+  const look = (name: string, v: number | undefined) => {
+    if (v !== undefined && !Number.isFinite(v)) out.push(`${name} = ${v}`);
+  };
+  look("loss", m.loss);
+  look("acc", m.acc);
+  look("mAP", m.mAP);
+  look("macroF1", m.macroF1);
+  for (const [k, v] of Object.entries(m.branchAcc)) look(`branchAcc.${k}`, v);
+  for (const [k, v] of Object.entries(m.branchLoss ?? {})) look(`branchLoss.${k}`, v);
+  return out;
 }
 
 function buildOptimizer(cfg: OptimizerConfig, stepsPerEpoch: number): GradientTransformation {
@@ -294,6 +523,29 @@ export function concatClassifier(
   return at === kernel.shape[0] ? { name: "fusion/head/kernel", rows } : undefined;
 }
 
+/**
+ * Describes the first NaN or infinite value among a step's uni-modal predictions, features and
+ * fused logits (e.g. `the uni-modal prediction of "audio": value 3 of 64 is NaN`); null when all
+ * are finite.
+ */
+function nonFiniteOutputs(
+  mb: ModalBatch,
+  fused: ArrayLike<number>,
+  modalities: readonly string[],
+): string | null {
+  const look = (what: string, a: ArrayLike<number>) => {
+    const i = firstNonFinite(a);
+    return i < 0 ? null : `${what}: value ${i} of ${a.length} is ${a[i]}`;
+  };
+  for (let k = 0; k < modalities.length; k++) {
+    const name = JSON.stringify(modalities[k]);
+    const bad = look(`the uni-modal prediction of ${name}`, mb.predictions[k]) ??
+      (mb.features?.[k] ? look(`the features of ${name}`, mb.features[k].data) : null);
+    if (bad) return bad;
+  }
+  return look("the fused logits", fused);
+}
+
 /** Trains one run and returns its summary. */
 export async function train(cfg: TrainConfig): Promise<RunSummary> {
   const { model, dataset: ds } = cfg;
@@ -311,8 +563,19 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
       `model has ${model.numClasses} classes, dataset ${ds.classes.length}`,
     );
   }
+  for (const s of ["train", "val", "test"] as const) {
+    if (!(ds[s].n >= 1)) {
+      throw new AmssArgumentError(
+        `dataset ${ds.name}: the ${s} split is empty (n = ${ds[s].n}); expected at least 1 sample`,
+      );
+    }
+  }
+  const collapseRule = completeRule(cfg.collapse ?? {}); // checked before any work
   const C = model.numClasses;
-  const stepsPerEpoch = Math.ceil(ds.train.n / cfg.batchSize);
+  // training batches: a lone last sample joins the batch before it (module comment)
+  const plan = { mergeSingleton: true };
+  const stepsPerEpoch = batchRanges(ds.train.n, cfg.batchSize, plan).length;
+  const mergedSamples = mergesSingleton(ds.train.n, cfg.batchSize, plan) ? 1 : 0;
   const { params, state: bn } = model.init(cfg.seed);
   const pretrained = cfg.pretrained?.length ? await loadPretrained(params, cfg.pretrained) : [];
   const method = createMethod(cfg.method, cfg.methodOptions ?? {}, {
@@ -348,6 +611,16 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
     );
   }
   const out = cfg.outDir;
+  /** Whether the resume checkpoint of the last completed epoch is on disk. */
+  const checkpointKept = async () =>
+    out !== undefined && run.epoch > 0 && await hasCheckpoint(out, "checkpoint");
+  /** What a divergence message says about the checkpoint: only what is really there. */
+  const checkpointNote = async () =>
+    await checkpointKept()
+      ? `the last good checkpoint (epoch ${run.epoch}) is kept in ${out}`
+      : out
+      ? `no checkpoint was written yet (no epoch completed in ${out})`
+      : "no checkpoint is written (no outDir)";
   if (out) {
     await Deno.mkdir(out, { recursive: true });
     if (cfg.resume && await hasCheckpoint(out, "checkpoint")) {
@@ -455,6 +728,7 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
         augmentSeed: cfg.seed * 1_000_003 + epoch, // augmentation: a function of (seed, epoch, sample)
         reader: cfg.reader,
         strict: cfg.strictData,
+        mergeSingleton: plan.mergeSingleton,
         onSkip: (i, reason) => {
           skipped++;
           progress.line(`skipped training sample ${i}: ${reason}`);
@@ -497,13 +771,16 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
         const logits = await kept[2 * K].data();
         tf.dispose(kept);
         value.dispose();
-        if (!Number.isFinite(loss)) {
+        // NaN/Inf in the loss, or in what the method's transformation reads (the uni-modal
+        // predictions and features AMSS's significance takes, the fused logits): the run diverged
+        const bad = !Number.isFinite(loss)
+          ? `loss is ${loss}`
+          : nonFiniteOutputs(mb, logits, model.modalities);
+        if (bad) {
           tf.dispose(Object.values(grads));
           disposeBatch(b);
           throw new TrainingDivergedError(
-            `loss is ${loss} at epoch ${epoch}, step ${run.step}; the last good checkpoint (epoch ${run.epoch}) is kept${
-              out ? ` in ${out}` : ""
-            }`,
+            `${bad} at epoch ${epoch}, step ${run.step}; ${await checkpointNote()}`,
           );
         }
         let info: Record<string, unknown>;
@@ -518,7 +795,7 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
           disposeBatch(b);
           if (e instanceof AmssArgumentError && /non-finite gradient/.test(e.message)) {
             throw new TrainingDivergedError(
-              `${e.message}; the last good checkpoint (epoch ${run.epoch}) is kept`,
+              `${e.message} (epoch ${epoch}); ${await checkpointNote()}`,
             );
           }
           throw e;
@@ -572,8 +849,41 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
           `epoch ${epoch}: no training sample could be read (${skipped} skipped); see the lines above`,
         );
       }
-      const val = await evaluate(model, params, bn, ds.val, ds, evalBs, cfg.reader);
-      const test = await evaluate(model, params, bn, ds.test, ds, evalBs, cfg.reader);
+      const evalOpts = (split: string): EvaluateOptions => ({
+        split: `${ds.name} ${split}`,
+        strict: cfg.strictData,
+        onSkip: (i, reason) => progress.line(`skipped ${split} sample ${i}: ${reason}`),
+      });
+      const val = await evaluate(
+        model,
+        params,
+        bn,
+        ds.val,
+        ds,
+        evalBs,
+        cfg.reader,
+        evalOpts("val"),
+      );
+      const test = await evaluate(
+        model,
+        params,
+        bn,
+        ds.test,
+        ds,
+        evalBs,
+        cfg.reader,
+        evalOpts("test"),
+      );
+      for (const [split, m] of [["val", val], ["test", test]] as const) {
+        const bad = nonFiniteMetrics(m);
+        if (bad.length) {
+          throw new TrainingDivergedError(
+            `${split} evaluation after epoch ${epoch} is not finite (${
+              bad.join(", ")
+            }); ${await checkpointNote()}`,
+          );
+        }
+      }
       const meanU = Object.fromEntries(model.modalities.map((m, k) => [m, uSum[k] / steps]));
       const trainBranchLoss = Object.fromEntries(
         model.modalities.map((m, k) => [m, branchCESum[k] / seen]),
@@ -606,6 +916,7 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
         msPerStep: msSum / steps,
         steps,
         skippedSamples: skipped,
+        mergedSamples,
         // only when the method reports something (records of other methods stay as they were)
         ...(Object.keys(methodLog).length ? { methodLog } : {}),
       };
@@ -618,13 +929,27 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
           test.macroF1.toFixed(3)
         } | branches ${fmtMap(test.branchAcc)} | rho ${fmtMap(rec.meanRho)} | ${
           rec.msPerStep.toFixed(1)
-        } ms/step${rec.methodLog ? ` | ${fmtLog(rec.methodLog)}` : ""}`,
+        } ms/step${rec.methodLog ? ` | ${fmtLog(rec.methodLog)}` : ""}${
+          val.skipped || test.skipped
+            ? ` | skipped evaluation samples: val ${val.skipped}, test ${test.skipped}`
+            : ""
+        }`,
       );
       if (out) {
         await writeFileAtomic(
           `${out}/metrics.jsonl`,
           run.history.map((r) => JSON.stringify(r)).join("\n") + "\n",
         );
+        // the selected epoch's weights (the summary's first-maximum rule), written before the
+        // resume checkpoint: a run killed in between redoes this epoch and writes the same file
+        if (run.history.every((r) => r === rec || val.acc > r.val.acc)) {
+          await saveCheckpoint(out, "best", `e${epoch}`, {
+            epoch,
+            valAcc: val.acc,
+            params,
+            bn,
+          });
+        }
         await saveCheckpoint(out, "checkpoint", `e${epoch}`, run);
       }
       if (cfg.stopAfterEpoch !== undefined && epoch >= cfg.stopAfterEpoch && epoch < cfg.epochs) {
@@ -633,6 +958,8 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
       }
     }
     const best = run.history.reduce((b, r) => (r.val.acc > b.val.acc ? r : b), run.history[0]);
+    const last = run.history[run.history.length - 1];
+    const verdict = collapseOf(run.history, best.epoch, collapseRule);
     const summary: RunSummary = {
       method: cfg.method,
       label: method.label,
@@ -650,6 +977,11 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
         run.history.reduce((s, r) => s + r.steps, 0),
       history: run.history,
       stoppedEarly,
+      final: { epoch: last.epoch, test: last.test, val: last.val, trainLoss: last.trainLoss },
+      minTrainLoss: verdict.minTrainLoss,
+      collapsed: verdict.collapsed,
+      collapseReason: verdict.reason,
+      collapseRule: verdict.rule,
     };
     if (out && !stoppedEarly) await writeJsonAtomic(`${out}/summary.json`, summary);
     return summary;
@@ -662,6 +994,7 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
         seed: cfg.seed,
         message: e.message,
         lastGoodEpoch: run.epoch,
+        checkpointKept: await checkpointKept(),
         history: run.history,
       });
     }
