@@ -13,7 +13,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { type BackendChoice, initBackend } from "../src/backend/select.ts";
+import { initBackend } from "../src/backend/select.ts";
+import { parseCommand } from "./args.ts";
 import { amss } from "../src/amss/amss.ts";
 import { planMasks } from "../src/amss/groups.ts";
 import { applyUnitScale, groupImportance } from "../src/amss/units.ts";
@@ -28,15 +29,12 @@ import {
   type UpdateContext,
 } from "../src/transform.ts";
 
-const args = Deno.args;
-const flag = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : dflt;
-};
-const backend = flag("backend", "wasm");
-const reps = Number(flag("reps", "30"));
+// run directly or as `deno task bench engine` (whose flag table checks the same flags)
+const cmd = parseCommand(["engine", ...Deno.args.filter((a, i) => i > 0 || a !== "engine")]);
+if (cmd.kind !== "engine") throw new Error("bench engine: unexpected command");
+const { backend, reps } = cmd;
 // as training sets it up: on wasm with our kernels (the fused SGD one among them)
-await initBackend(backend as BackendChoice);
+await initBackend(backend);
 
 /** [kh, kw, in, out] of ResNet18's convs (1-channel input). */
 function resnet18Convs(): [string, number[]][] {

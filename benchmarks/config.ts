@@ -8,7 +8,7 @@
 import type { Dataset } from "../src/data/dataset.ts";
 import type { EncoderKind } from "../src/models/encoders.ts";
 import type { ModelSpec } from "../src/models/build.ts";
-import type { PaperFigures } from "../src/report/runs.ts";
+import type { PaperFigures } from "./report.ts";
 import type { OptimizerConfig } from "../src/train/trainer.ts";
 import { AmssArgumentError } from "../src/validate.ts";
 

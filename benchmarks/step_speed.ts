@@ -21,22 +21,19 @@ import { describeBackend, initBackend } from "../src/backend/select.ts";
 import type { ModelSpec } from "../src/models/build.ts";
 import type { MethodName } from "../src/train/methods.ts";
 import { makeStepper, median } from "./_stepper.ts";
+import { parseCommand } from "./args.ts";
 
-const args = Deno.args;
-const flag = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : dflt;
-};
-const rounds = Number(flag("rounds", "3"));
-const stepsPerRound = Number(flag("steps", "5"));
+// run directly or as `deno task bench speed` (whose flag table checks the same flags)
+const cmd = parseCommand(["speed", ...Deno.args.filter((a, i) => i > 0 || a !== "speed")]);
+if (cmd.kind !== "speed") throw new Error("bench speed: unexpected command");
+const { rounds, steps: stepsPerRound } = cmd;
 const WIDTHS = [16, 32, 64, 128];
 const B = 16, S = 128, C = 6;
 
-const threadsFlag = flag("threads", "");
-const compareThreads = Number(flag("compare-threads", "2"));
-const backend = await initBackend(flag("backend", "wasm") as "wasm", {
+const compareThreads = cmd.compareThreads;
+const backend = await initBackend(cmd.backend, {
   fallback: "auto",
-  threads: threadsFlag === "" ? undefined : Number(threadsFlag),
+  threads: cmd.threads,
 });
 console.log(`backend ${backend.name}; ${backend.notes.join("; ")}`);
 

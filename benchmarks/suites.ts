@@ -11,9 +11,9 @@
  * @module
  */
 import type { FusionKind } from "../src/models/fusion.ts";
-import type { PaperFigures, TableRow } from "../src/report/runs.ts";
+import type { PaperFigures, TableRow } from "./report.ts";
 import type { MethodOptions } from "../src/train/methods.ts";
-import type { OptimizerConfig } from "../src/train/trainer.ts";
+import type { OptimizerConfig, RunSummary } from "../src/train/trainer.ts";
 import { TABLE8_RHO_AUDIO, TABLE8_TAU } from "../proofs/claims/table8.ts";
 
 /** One run of a suite (trained once per seed). */
@@ -42,13 +42,20 @@ export interface SuiteContext {
   allResNet: boolean;
 }
 
+/** The runs behind a suite's table, for what the aggregated rows do not hold (Table 8's rho). */
+export interface SuiteRuns {
+  runs: readonly RunSummary[];
+  /** Run tag of each run label. */
+  tags: ReadonlyMap<string, string>;
+}
+
 /** A suite. */
 export interface Suite {
   name: string;
   title: string;
   runs(ctx: SuiteContext): SuiteRun[];
   /** Markdown in the paper's layout; `rows` maps run tags to aggregated results. */
-  table(rows: Map<string, TableRow>, ctx: SuiteContext): string;
+  table(rows: Map<string, TableRow>, ctx: SuiteContext, runs?: SuiteRuns): string;
 }
 
 const pct = (r: TableRow | undefined, k: "acc" | "mAP" | "macroF1") =>
@@ -476,10 +483,26 @@ const T8_ACC = [
   69.69,
 ];
 
-/** Mean rho per modality over the first `epochs` epochs of every seed of a row (Table 8's rho bar). */
-export type EarlyRho = (tag: string, epochs: number) => Record<string, number> | null;
+/**
+ * Mean rho per modality over the first `epochs` epochs of every seed of the runs tagged `tag`
+ * (Table 8's rho bar); null when there are none.
+ */
+export function earlyRho(
+  data: SuiteRuns,
+  tag: string,
+  epochs: number,
+): Record<string, number> | null {
+  const rs = data.runs.filter((r) => data.tags.get(r.label) === tag);
+  if (!rs.length) return null;
+  return Object.fromEntries(
+    Object.keys(rs[0].meanRho).map((m) => {
+      const xs = rs.flatMap((r) => r.history.slice(0, epochs).map((h) => h.meanRho[m]));
+      return [m, xs.reduce((a, b) => a + b, 0) / xs.length];
+    }),
+  );
+}
 
-const table8: Suite & { earlyRho?: EarlyRho } = {
+const table8: Suite = {
   name: "table8",
   title: "Table 8: AMSS+ accuracy and mean update ratios (first 10 epochs) under varying tau",
   runs: (ctx) =>
@@ -488,7 +511,7 @@ const table8: Suite & { earlyRho?: EarlyRho } = {
       method: "amss+:reference",
       tau,
     })),
-  table(rows, ctx) {
+  table(rows, ctx, data) {
     const ks = ctx.dataset === "kinetics-sounds";
     const [m1, m2] = ctx.modalities;
     const runs = this.runs(ctx);
@@ -504,7 +527,7 @@ const table8: Suite & { earlyRho?: EarlyRho } = {
     for (const r of runs) {
       const row = rows.get(r.tag);
       const i = T8_TAUS.indexOf(r.tau!);
-      const early = table8.earlyRho?.(r.tag, 10);
+      const early = data ? earlyRho(data, r.tag, 10) : null;
       out.push(
         `| ${
           [
@@ -560,8 +583,3 @@ const optimizers: Suite = {
 export const SUITES: Record<string, Suite> = Object.fromEntries(
   [table1, table2, table5, table6, table7, table8, optimizers].map((s) => [s.name, s]),
 );
-
-/** Sets how table8 reads the early-epoch rho means (the bench passes run histories). */
-export function setEarlyRho(f: EarlyRho): void {
-  table8.earlyRho = f;
-}

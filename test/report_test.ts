@@ -1,21 +1,42 @@
 import { assert, assertAlmostEquals, assertEquals, assertStringIncludes } from "@std/assert";
-import { aggregate, markdownTable, meanSd } from "../src/report/runs.ts";
+import {
+  aggregate,
+  collapseNotes,
+  markdownTable,
+  meanSd,
+  pairedComparisons,
+  pairedMarkdown,
+  readFolders,
+} from "../benchmarks/report.ts";
+import { tInterval, tQuantile } from "../benchmarks/stats.ts";
 import { linePlot } from "../src/report/svg.ts";
-import type { RunSummary } from "../src/train/trainer.ts";
+import type { EpochRecord, RunSummary } from "../src/train/trainer.ts";
 
-function run(label: string, seed: number, acc: number, branch: number): RunSummary {
+/**
+ * A summary whose selected epoch (1) has test accuracy `acc` and branch accuracy `branch`;
+ * `tail` gives later epochs as [trainLoss, test acc] (epoch 1's training loss is 0.1).
+ */
+function run(
+  label: string,
+  seed: number,
+  acc: number,
+  branch: number,
+  tail: [number, number][] = [],
+): RunSummary {
   const m = { acc, mAP: acc, macroF1: acc, branchAcc: { audio: branch, visual: 1 - branch } };
+  const rec = (epoch: number, trainLoss: number, a: number) =>
+    ({ epoch, trainLoss, test: { ...m, acc: a } }) as unknown as EpochRecord;
   return {
     method: "joint",
     label,
     seed,
-    epochs: 1,
+    epochs: 1 + tail.length,
     bestEpoch: 1,
     test: m,
     val: m,
     meanRho: { audio: 0.2, visual: 0.8 },
     msPerStep: 10,
-    history: [],
+    history: [rec(1, 0.1, acc), ...tail.map(([l, a], i) => rec(i + 2, l, a))],
     stoppedEarly: false,
   };
 }
@@ -41,8 +62,8 @@ Deno.test("aggregate groups runs by label over seeds and counts diverged seeds",
   assertAlmostEquals(rows[0].branchAcc.audio.mean, 0.5, 1e-15);
   assert(Number.isNaN(rows[2].acc.mean));
   const md = markdownTable(rows);
-  assertStringIncludes(md, "| joint | 2 | 0 | 80.00 ± 14.14 |");
-  assertStringIncludes(md, "diverged");
+  assertStringIncludes(md, "| joint | 2 | 0 | 0/2 | 80.00 ± 14.14 | 80.00 ± 14.14 |");
+  assertStringIncludes(md, "| amss+ | 0 | 1 | 0/0 | NaN ± NaN |");
 });
 
 Deno.test("linePlot skips non-finite and, on log axes, non-positive points", () => {
@@ -60,4 +81,92 @@ Deno.test("linePlot skips non-finite and, on log axes, non-positive points", () 
   });
   assertEquals((svg.match(/<circle /g) ?? []).length, 2);
   assert(svg.startsWith("<svg") && svg.endsWith("</svg>"));
+});
+
+Deno.test("the table counts collapsed seeds and shows the final epoch's accuracy beside the selected one", () => {
+  const runs = [
+    run("amss+", 1, 0.94, 0.5, [[0.2, 0.92], [1529.8, 0.3]]), // loss 15298 x its minimum
+    run("amss+", 2, 0.93, 0.5, [[0.09, 0.86]]), // 7 points below the selected epoch
+    run("amss+", 3, 0.92, 0.5, [[0.5, 0.9]]), // 5x the loss, 2 points: not collapsed
+  ];
+  const [row] = aggregate(runs, []);
+  assertEquals(row.collapsed, 2);
+  assertAlmostEquals(row.finalAcc.mean, (0.3 + 0.86 + 0.9) / 3, 1e-12);
+  assertAlmostEquals(row.acc.mean, 0.93, 1e-12);
+  assertStringIncludes(markdownTable([row]), "| amss+ | 3 | 0 | 2/3 | 93.00 ± 1.00 | 68.67 ±");
+  // a stricter rule (loss factor 4) also counts seed 3
+  assertEquals(aggregate(runs, [], { lossFactor: 4 })[0].collapsed, 3);
+  const notes = collapseNotes(runs, [{ label: "amss+", seed: 4, message: "loss is NaN" }]);
+  assertEquals(notes.length, 1);
+  assertStringIncludes(notes[0], "2 of 3 completed seeds collapsed after their selected epoch");
+  assertStringIncludes(
+    notes[0],
+    "seed 1: final training loss 1529.8 is more than 10 x its minimum 0.1",
+  );
+  assertStringIncludes(notes[0], "1 of 4 seeds diverged (seed 4: loss is NaN)");
+  assertEquals(collapseNotes([run("joint", 1, 0.9, 0.5, [[0.1, 0.9]])], []), []);
+});
+
+Deno.test("tQuantile matches tabulated Student t quantiles; tInterval is mean ± t sd / sqrt(n)", () => {
+  // two-sided 95% quantiles from standard tables
+  for (const [dof, t] of [[1, 12.7062], [2, 4.3027], [4, 2.7764], [9, 2.2622], [29, 2.0452]]) {
+    assertAlmostEquals(tQuantile(0.95, dof), t, 1e-4);
+  }
+  const iv = tInterval([0.02, 0.03, 0.025]);
+  const half = 4.302653 * 0.005 / Math.sqrt(3);
+  assertAlmostEquals(iv.lo!, 0.025 - half, 1e-6);
+  assertAlmostEquals(iv.hi!, 0.025 + half, 1e-6);
+  assert(iv.excludesZero);
+  assert(!tInterval([0.01, 0.03, 0.02]).excludesZero, "[-0.48, +4.48] points contains 0");
+  assert(!tInterval([0.05, -0.04, 0.01]).excludesZero);
+  assertEquals(tInterval([0.05]).lo, null);
+});
+
+Deno.test("paired comparison: differences to joint by seed, with an interval and a plain sentence", () => {
+  const runs = [
+    run("joint", 1, 0.90, 0.40),
+    run("joint", 2, 0.92, 0.45),
+    run("joint", 3, 0.91, 0.50),
+    // amss: +2, +2.5, +3 points of accuracy (same seeds); branch: -0.5, +2, -1.5 points
+    run("amss", 1, 0.92, 0.395),
+    run("amss", 2, 0.945, 0.47),
+    run("amss", 3, 0.94, 0.485),
+    run("ogm", 2, 0.93, 0.45), // one seed in common: no interval
+  ];
+  const rows = pairedComparisons(runs, "joint");
+  assertEquals(rows.map((r) => [r.label, r.seeds]), [["amss", [1, 2, 3]], ["ogm", [2]]]);
+  assertAlmostEquals(rows[0].acc.mean, 0.025, 1e-12);
+  assert(rows[0].acc.excludesZero);
+  assert(!rows[0].branchAcc.audio.excludesZero);
+  const md = pairedMarkdown(rows, "joint");
+  assertStringIncludes(md, "| amss | 3 | +2.50 [+1.26, +3.74] * |");
+  assertStringIncludes(
+    md,
+    "- amss: accuracy +2.50 points [+1.26, +3.74] differs from joint at 3 seeds",
+  );
+  assertStringIncludes(md, "audio branch, visual branch not distinguishable from zero");
+  assertStringIncludes(md, "- ogm: one paired seed, so no interval");
+});
+
+Deno.test("merging folders of different settings keeps their rows apart and names each source", async () => {
+  const root = await Deno.makeTempDir({ prefix: "amss-report-" });
+  try {
+    for (const [name, lr] of [["a", 0.01], ["b", 0.05]] as const) {
+      const dir = `${root}/${name}/joint/seed-1`;
+      await Deno.mkdir(dir, { recursive: true });
+      await Deno.writeTextFile(`${dir}/summary.json`, JSON.stringify(run("joint", 1, 0.9, 0.5)));
+      await Deno.writeTextFile(
+        `${root}/${name}/sweep.json`,
+        JSON.stringify({ optimizer: { kind: "sgd", lr }, dataset: { name: "d", sizes: {} } }),
+      );
+    }
+    const c = await readFolders([`${root}/a`, `${root}/b`]);
+    assertEquals(c.runs.map((r) => r.label).sort(), ["joint [a]", "joint [b]"]);
+    const same = await readFolders([`${root}/a`]);
+    assertEquals(same.runs.map((r) => r.label), ["joint"]);
+    await Deno.writeTextFile(`${root}/a/joint/seed-1/summary.json`, "{");
+    assertEquals((await readFolders([`${root}/a`])).unreadable.length, 1);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });

@@ -1,0 +1,217 @@
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { BENCH_FLAGS, parseCommand } from "../benchmarks/args.ts";
+import { UsageError } from "../benchmarks/cli.ts";
+import { bench, writeTinyNpy } from "./_bench.ts";
+import { tempDir } from "./_helpers.ts";
+
+const root = tempDir("amss-bench-cli-");
+const data = await writeTinyNpy(`${root}/tiny`);
+
+/**
+ * [argv, expected exit code, text the one-line error must contain]. Every case must fail before
+ * the backend is chosen and before the run folder exists.
+ */
+const USAGE_CASES: [string[], number, string][] = [
+  [["--epcohs", "3"], 2, "unknown flag --epcohs (did you mean --epochs?"],
+  [["--epochs=2", "--quick", "extra"], 2, 'unexpected argument "extra"'],
+  [["--quick", "extra"], 2, 'unexpected argument "extra"'],
+  [["-e", "3"], 2, "unknown flag -e"],
+  [["foo"], 2, 'unknown subcommand "foo"'],
+  [["--epochs", "abc"], 2, '--epochs got "abc" (expected an integer in [1, 100000])'],
+  [["--epochs=0"], 2, '--epochs got "0"'],
+  [["--epochs", "1.5"], 2, '--epochs got "1.5"'],
+  [["--epochs", "3", "--epochs", "4"], 2, "--epochs given twice"],
+  [["--batch-size", "0"], 2, '--batch-size got "0"'],
+  [["--lr", "0"], 2, '--lr got "0" (expected a number in (0, 100])'],
+  [["--lr", "-1"], 2, '--lr got "-1"'],
+  [["--lr=1e400"], 2, '--lr got "1e400"'],
+  [["--lr", "0x10"], 2, '--lr got "0x10"'],
+  [["--seeds", "0"], 2, '--seeds got "0"'],
+  [["--seeds", "1,1"], 2, '--seeds got "1,1"'],
+  [["--seeds", "1,x"], 2, '--seeds got "1,x"'],
+  [["--seeds", "1001"], 2, '--seeds got "1001"'],
+  [["--tau", "0"], 2, '--tau got "0"'],
+  [["--tau", "0.2,-1"], 2, '--tau got "0.2,-1"'],
+  [["--lambda", "1"], 2, '--lambda got "1" (expected a number in [0, 1))'],
+  [["--defensive", "1.5"], 2, '--defensive got "1.5"'],
+  [["--limit", "0"], 2, '--limit got "0"'],
+  [["--shard", "2/2"], 2, '--shard got "2/2"'],
+  [["--shard", "1"], 2, '--shard got "1"'],
+  [["--collapse-loss-factor", "1"], 2, '--collapse-loss-factor got "1"'],
+  [["--collapse-acc-drop", "0"], 2, '--collapse-acc-drop got "0"'],
+  [["--backend", "gpu"], 2, "expected one of auto, wasm, cpu, webgpu, tensorflow"],
+  [["--out"], 2, "--out needs a value"],
+  [["--out", "--quick"], 2, "--out needs a value"],
+  [["--quick=yes"], 2, "--quick is a switch: it takes no value"],
+  [["--data", "/tmp"], 2, "--data does not apply to --dataset synthetic"],
+  [["--config", "x.json"], 2, "--config does not apply to --dataset synthetic"],
+  [["--dataset", "npy"], 2, "--dataset npy needs --data DIR"],
+  [["--dataset", "npy", "--data", data, "--vocab", "v.txt"], 2, "--vocab does not apply"],
+  [["--dataset", "cremad", "--data", data, "--model", "mlp"], 2, "--model does not apply"],
+  [["--suite", "table6", "--methods", "joint"], 2, "--suite and --methods exclude each other"],
+  [["--suite", "table8", "--tau", "0.1,0.2"], 2, "--tau takes one value with --suite"],
+  [["--out", "a", "--resume", "b"], 2, "--out and --resume name different folders"],
+  [["--quick", "--methods", "joint,foo"], 2, 'unknown method "foo"'],
+  [["--quick", "--methods", "joint,,amss"], 2, "has an empty entry"],
+  [["--quick", "--methods", "joint,joint"], 2, "--methods lists joint twice"],
+  [["--quick", "--methods", "unimodal:depth"], 2, 'unimodal:depth: no modality "depth"'],
+  [["--quick", "--methods", "amss+:bogus"], 2, 'amss+:bogus: unknown scale "bogus"'],
+  [["--quick", "--methods", "joint:x"], 2, "method joint has no variants"],
+  [["--quick", "--methods", "joint", "--units", "paper"], 2, "--units applies to amss"],
+  [["--quick", "--methods", "joint", "--lambda", "0.5"], 2, "--lambda applies to amss"],
+  [["--quick", "--methods", "joint", "--order", "mask-updates"], 2, "--order applies to"],
+  [["--quick", "--method-options", "{bad"], 2, "--method-options is not valid JSON"],
+  [["--quick", "--method-options", "[1]"], 2, "--method-options is [1]"],
+  [
+    ["--quick", "--methods", "amss", "--method-options", '{"bogus":1}'],
+    2,
+    "unknown field bogus (known fields: modality, significance, tau",
+  ],
+  [
+    ["--quick", "--methods", "joint", "--method-options", '{"alpha":0.3}'],
+    2,
+    "alpha applies to ogm-ge, none of which is selected",
+  ],
+  [
+    ["--quick", "--methods", "pmr", "--method-options", '{"pmr":{"mu":-1}}'],
+    2,
+    "pmr.mu is -1 (expected a number in [0, 1000000])",
+  ],
+  [
+    ["--quick", "--methods", "pmr", "--method-options", '{"pmr":{"zeta":1}}'],
+    2,
+    "unknown field pmr.zeta (the fields of pmr are beta, mu, momentum, perEpochs, fraction)",
+  ],
+  [
+    ["--quick", "--methods", "ogm-ge", "--method-options", '{"noise":"yes"}'],
+    2,
+    'noise is "yes" (expected true or false)',
+  ],
+  [
+    ["--quick", "--methods", "global-scale", "--method-options", '{"scales":{"depth":0.5}}'],
+    2,
+    'scales.depth: no modality "depth"',
+  ],
+  [
+    ["--quick", "--methods", "unimodal", "--method-options", '{"modality":"audio"}'],
+    2,
+    "use --methods unimodal:NAME",
+  ],
+  [["--quick", "--pretrained", "audio"], 2, "MODALITY=PATH pairs"],
+  [["--quick", "--pretrained", "depth=/w.json"], 2, "--pretrained depth: no such modality"],
+  [
+    ["--dataset", "cremad", "--data", data, "--config", `${root}/none.json`],
+    2,
+    "none.json: file not found",
+  ],
+  [["report"], 2, "report needs at least one run folder"],
+  [["report", `${root}/none`], 2, "run folder not found"],
+  [["engine", "extra"], 2, 'unexpected argument "extra"'],
+  [["speed", "--rounds", "0"], 2, '--rounds got "0"'],
+  [["speed", "--bogus"], 2, "unknown flag --bogus"],
+];
+
+Deno.test("bench usage errors: one line 'bench: <what> (<expected>)', exit 2, no backend, no folder", async () => {
+  for (const [argv, code, text] of USAGE_CASES) {
+    const out = `${root}/out-${crypto.randomUUID()}`;
+    const sub = ["report", "engine", "speed"].includes(argv[0]);
+    const withOut = sub || argv.includes("--out") || argv.includes("--resume")
+      ? argv
+      : [...argv, "--out", out];
+    const r = await bench(withOut);
+    const label = JSON.stringify(argv);
+    assertEquals(r.code, code, `${label}: exit code (stderr: ${r.err})`);
+    assertEquals(r.err.split("\n").length, 1, `${label}: one line, got ${r.err}`);
+    assert(/^bench: .+ \(.+\)$/.test(r.err), `${label}: format, got ${r.err}`);
+    assertStringIncludes(r.err, text, label);
+    assert(!r.out.includes("backend:"), `${label}: the backend was probed`);
+    let exists = true;
+    await Deno.stat(out).catch(() => (exists = false));
+    assert(!exists, `${label}: ${out} was created`);
+  }
+});
+
+Deno.test("--key=value and --key value parse to the same command", () => {
+  const a = parseCommand(["--epochs=4", "--lr", "0.02", "--seeds=1,5", "--tau=0.1,0.3"]);
+  const b = parseCommand(["--epochs", "4", "--lr=0.02", "--seeds", "1,5", "--tau", "0.1,0.3"]);
+  assertEquals(a.kind, "train");
+  if (a.kind !== "train" || b.kind !== "train") return;
+  for (const x of [a.args, b.args]) {
+    assertEquals([x.epochs, x.lr, x.seeds, x.taus], [4, 0.02, [1, 5], [0.1, 0.3]]);
+  }
+  const n = parseCommand(["--seeds", "3"]);
+  assertEquals(n.kind === "train" && n.args.seeds, [1, 2, 3]);
+});
+
+Deno.test("--help lists every flag of the table, with its default", async () => {
+  const r = await bench(["--help"]);
+  assertEquals(r.code, 0);
+  for (const f of BENCH_FLAGS) {
+    assertStringIncludes(r.out, `--${f.name}`);
+    if (f.default) assertStringIncludes(r.out, `(default ${f.default})`);
+  }
+  const sub = parseCommand(["speed", "--help"]);
+  assertEquals(sub.kind, "help");
+  assertStringIncludes(sub.kind === "help" ? sub.text : "", "--compare-threads");
+});
+
+Deno.test("parse errors are UsageErrors whose text is '<what> (<expected>)'", () => {
+  try {
+    parseCommand(["--workers", "65", "--dataset", "cremad", "--data", "/d"]);
+    throw new Error("no error");
+  } catch (e) {
+    assert(e instanceof UsageError);
+    assertEquals(e.message, '--workers got "65" (expected an integer in [0, 64])');
+  }
+});
+
+Deno.test("data errors exit 1 with one line naming the file, and --debug adds the stack trace", async () => {
+  const bad = await writeTinyNpy(`${root}/bad`);
+  await Deno.writeTextFile(`${bad}/train/labels.npy`, "not an npy file");
+  const argv = ["--dataset", "npy", "--data", bad, "--out", `${root}/bad-out`];
+  const r = await bench(argv);
+  assertEquals(r.code, 1);
+  assertEquals(r.err.split("\n").length, 1, r.err);
+  assertStringIncludes(r.err, `${bad}/train/labels.npy`);
+  assert(!r.err.includes("    at "), "no stack trace without --debug");
+  const d = await bench([...argv, "--debug"]);
+  assertEquals(d.code, 1);
+  assertStringIncludes(d.err, "    at ");
+  const missing = await bench(["--dataset", "npy", "--data", `${root}/none`, "--out", `${root}/o`]);
+  assertEquals(missing.code, 1);
+  assertStringIncludes(missing.err, `${root}/none/meta.json: file not found`);
+});
+
+Deno.test("sweep axes apply only to the methods that read them: joint runs once on a tau sweep", async () => {
+  const r = await bench([
+    "--dataset",
+    "npy",
+    "--data",
+    data,
+    "--methods",
+    "joint,amss",
+    "--tau",
+    "0.2,0.5",
+    "--seeds",
+    "1",
+    "--epochs",
+    "1",
+    "--backend",
+    "cpu",
+    "--progress",
+    "none",
+    "--out",
+    `${root}/taus`,
+  ]);
+  assertEquals(r.code, 0, r.err);
+  const dirs: string[] = [];
+  for await (const e of Deno.readDir(`${root}/taus`)) if (e.isDirectory) dirs.push(e.name);
+  assertEquals(dirs.filter((d) => d !== "invocations").sort(), [
+    "amss-tau0.2",
+    "amss-tau0.5",
+    "joint",
+  ]);
+  const fp = JSON.parse(await Deno.readTextFile(`${root}/taus/joint/seed-1/fingerprint.json`));
+  assertEquals(fp.options, {}, "joint's options hold nothing it does not read");
+  assertEquals(fp.tau, 0.2, "joint logs rho with the first tau");
+});
