@@ -132,7 +132,7 @@ async function trainCommand(
 function sweepRefusal(out: string, d: { path: string; was: unknown; now: unknown }): UsageError {
   return new UsageError(
     `${out} holds a sweep with ${d.path} = ${show(d.was)}, this command has ${show(d.now)}`,
-    "one folder, one set of settings: choose another --out",
+    `a folder holds one sweep's settings, which --restart does not change: choose another --out, or remove ${out}`,
   );
 }
 

@@ -64,6 +64,10 @@ Deno.test("a rerun with the same settings skips finished runs; other settings ar
     assertStringIncludes(r.err, text);
     assertEquals(r.err.split("\n").length, 1);
   }
+  // --restart retrains runs; it does not change the settings the folder's sweep was made with
+  const other = await bench(tinyArgs(data, out, [...GRID, "--lr", "0.05", "--restart"]));
+  assertEquals(other.code, 2, other.err);
+  assertStringIncludes(other.err, "which --restart does not change: choose another --out");
   assertEquals((await readInvocations(out)).length, records, "a refused command writes nothing");
 
   const restart = await bench(tinyArgs(data, out, [...GRID, "--restart"]));
