@@ -127,7 +127,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     name: "seeds",
     type: { kind: "seeds", maxCount: 1000, max: 1_000_000 },
     value: "N|LIST",
-    default: "3 (quick: 1)",
+    default: "3 (quick: 1; --suite claims: 3)",
     help: "seeds: N means 1..N, or a comma list",
   },
   {
@@ -225,7 +225,8 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     name: "suite",
     type: { kind: "enum", values: Object.keys(SUITES) },
     value: "NAME",
-    help: "one of the paper's experiments instead of --methods (README: paper tables as suites)",
+    help:
+      "one of the paper's experiments instead of --methods, or claims: verdicts on its experimental claims",
   },
   {
     name: "out",

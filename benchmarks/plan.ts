@@ -253,7 +253,9 @@ export function makePlan(args: BenchArgs, data: LoadedData): Plan {
   const { ds, config } = data;
   const modalities = ds.modalities.map((m) => m.name);
   const quick = args.quick;
-  const seeds = args.seeds ?? (quick ? [1] : [1, 2, 3]);
+  const suite: Suite | null = args.suite ? SUITES[args.suite] : null;
+  const nSeeds = suite?.defaultSeeds ?? (quick ? 1 : 3);
+  const seeds = args.seeds ?? Array.from({ length: nSeeds }, (_, i) => i + 1);
   const taus = args.taus ?? [config?.tau ?? 0.25];
   const epochs = args.epochs ?? config?.epochs ?? (quick ? 6 : 15);
   const batchSize = args.batchSize ?? config?.batchSize ?? 32;
@@ -263,7 +265,6 @@ export function makePlan(args: BenchArgs, data: LoadedData): Plan {
   const modelKind = args.model ?? (args.dataset === "synthetic" ? "mlp" : "resnet");
   const units = args.units ?? config?.units ?? (modelKind === "mlp" ? "neuron" : "paper");
   const baseModel = config ? modelFromConfig(ds, config) : modelFor(ds);
-  const suite: Suite | null = args.suite ? SUITES[args.suite] : null;
   const suiteCtx: SuiteContext = {
     dataset: args.dataset,
     modalities,

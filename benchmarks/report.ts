@@ -656,7 +656,9 @@ export async function writeReport(
       : []),
   ].join("\n");
   await writeFileAtomic(`${dir}/table.txt`, text + "\n");
-  if (suiteText) await writeFileAtomic(`${dir}/suite.md`, suiteText);
+  if (suiteText) {
+    await writeFileAtomic(`${dir}/${SUITES[suite!.name].file ?? "suite.md"}`, suiteText);
+  }
   return suiteText ? `${text}\n\n${suiteText}` : text;
 }
 

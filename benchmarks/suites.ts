@@ -15,6 +15,7 @@ import type { PaperFigures, TableRow } from "./report.ts";
 import type { MethodOptions } from "../src/train/methods.ts";
 import type { OptimizerConfig, RunSummary } from "../src/train/trainer.ts";
 import { TABLE8_RHO_AUDIO, TABLE8_TAU } from "../proofs/claims/table8.ts";
+import { CLAIM_TAGS, claimsMarkdown, judgeClaims } from "./claims.ts";
 
 /** One run of a suite (trained once per seed). */
 export interface SuiteRun {
@@ -53,6 +54,10 @@ export interface SuiteRuns {
 export interface Suite {
   name: string;
   title: string;
+  /** File its table is written to in the run folder (default `suite.md`). */
+  file?: string;
+  /** Seeds when `--seeds` is not given, also with `--quick` (default 3, quick 1). */
+  defaultSeeds?: number;
   runs(ctx: SuiteContext): SuiteRun[];
   /** Markdown in the paper's layout; `rows` maps run tags to aggregated results. */
   table(rows: Map<string, TableRow>, ctx: SuiteContext, runs?: SuiteRuns): string;
@@ -579,7 +584,32 @@ const optimizers: Suite = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------
+// The paper's experimental claims (Table 2, Sec. 4.3, Fig. 4, Fig. 5, Table I) as verdicts
+
+const claims: Suite = {
+  name: "claims",
+  title: "The paper's experimental claims: verdicts on paired-by-seed differences to joint",
+  file: "claims.md",
+  // a verdict needs an interval, so at least two seeds also in --quick form
+  defaultSeeds: 3,
+  runs: () => [
+    { tag: CLAIM_TAGS.joint, method: "joint" },
+    { tag: CLAIM_TAGS.amss, method: "amss" },
+    { tag: CLAIM_TAGS.amssPlus, method: "amss+:reference" },
+  ],
+  table(_rows, ctx, data) {
+    const of = (tag: string) => data?.runs.filter((r) => data.tags.get(r.label) === tag) ?? [];
+    const results = judgeClaims(
+      { joint: of(CLAIM_TAGS.joint), amss: of(CLAIM_TAGS.amss), amssPlus: of(CLAIM_TAGS.amssPlus) },
+      ctx.dataset,
+      ctx.modalities,
+    );
+    return claimsMarkdown(results, ctx.dataset);
+  },
+};
+
 /** Every suite by name. */
 export const SUITES: Record<string, Suite> = Object.fromEntries(
-  [table1, table2, table5, table6, table7, table8, optimizers].map((s) => [s.name, s]),
+  [table1, table2, table5, table6, table7, table8, optimizers, claims].map((s) => [s.name, s]),
 );
