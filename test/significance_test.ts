@@ -518,16 +518,23 @@ Deno.test("reference mode: if either bound + 0.5 <= 0 both ratios fall back to 0
   assertLess(above.ratios[0], 0.5);
 });
 
-Deno.test("reference mode: float32 exp overflow (rate / tau > 88.72) gives NaN, which becomes 0.5", () => {
+Deno.test("reference mode: float32 exp overflow follows the authors' quotients: e_k = Inf gives rho_k = 0 -> 0.1 and the other Inf / Inf = NaN -> 0.5", () => {
+  // rho_0 = e_1 / (e_1 + e_0), rho_1 = e_0 / (e_0 + e_1), e_k = exp(rate_k / tau) in float32
   const rate = [2, 0].map((a) => (twoClassBound(a) + 0.5) / LN2); // 1.53823, 0.72135
   // one overflow: tau = 0.017: rate_0 / tau ~ 90.5 > ln(FLT_MAX) ~ 88.72, rate_1 / tau ~ 42.4.
-  // e_0 = Inf: rho_0 = 1 - Inf/Inf = NaN -> 0.5; rho_1 = 1 - e_1/Inf = 1 -> clamped to 0.9.
+  // e_0 = Inf: rho_0 = e_1 / Inf = 0 -> clamped to 0.1; rho_1 = Inf / Inf = NaN -> 0.5.
+  // (The form 1 - e_k / (e_0 + e_1) would give the opposite, (0.5, 0.9).)
   assertGreater(rate[0] / 0.017, LN_F32_MAX);
+  assertLess(rate[1] / 0.017, LN_F32_MAX);
   const one = referenceSignificance(twoClassBatch([2, 0]), { tau: 0.017 });
-  assertEquals(Array.from(one.ratios), [0.5, Math.fround(0.9)]);
-  assertEquals(one.ratioFlags, ["nan", "clamped-high"]);
+  assertEquals(Array.from(one.ratios), [Math.fround(0.1), 0.5]);
+  assertEquals(one.ratioFlags, ["clamped-low", "nan"]);
   assertEquals(one.branch, "nan");
-  // both overflow: tau = 0.005 (rate / tau ~ 308 and 144): both NaN -> 0.5
+  // mirrored: the overflowing modality second
+  const mirrored = referenceSignificance(twoClassBatch([0, 2]), { tau: 0.017 });
+  assertEquals(Array.from(mirrored.ratios), [0.5, Math.fround(0.1)]);
+  assertEquals(mirrored.ratioFlags, ["nan", "clamped-low"]);
+  // both overflow: tau = 0.005 (rate / tau ~ 308 and 144): Inf / Inf twice -> 0.5, 0.5
   const both = referenceSignificance(twoClassBatch([2, 0]), { tau: 0.005 });
   assertEquals(Array.from(both.ratios), [0.5, 0.5]);
   assertEquals(both.ratioFlags, ["nan", "nan"]);
@@ -539,7 +546,7 @@ Deno.test("reference mode: float32 exp overflow (rate / tau > 88.72) gives NaN, 
   assertEquals(Array.from(justBelow.ratios), [Math.fround(0.1), Math.fround(0.9)]);
   const justAbove = referenceSignificance(twoClassBatch([2, 0]), { tau: rate[0] / 88.75 });
   assertEquals(justAbove.branch, "nan");
-  assertEquals(Array.from(justAbove.ratios), [0.5, Math.fround(0.9)]);
+  assertEquals(Array.from(justAbove.ratios), [Math.fround(0.1), 0.5]);
   // the same inputs in paper mode (float64, stable) never produce NaN
   const paper = paperSignificance(twoClassBatch([2, 0]), initialPaperSignificanceState(), {
     tau: 0.005,
@@ -547,24 +554,133 @@ Deno.test("reference mode: float32 exp overflow (rate / tau > 88.72) gives NaN, 
   assert(paper.result.ratios.every(Number.isFinite));
 });
 
-Deno.test("reference mode: float32 overflow of e_1 + e_2 makes both ratios 1, clamped to 0.9", () => {
+Deno.test("reference mode: float32 overflow of e_0 + e_1 alone makes both quotients finite / Inf = 0, clamped to 0.1", () => {
   // equal rates r, tau = r / 88.5: each e = e^88.5 ~ 2.7e38 < FLT_MAX but e + e ~ 5.4e38 overflows;
-  // rho_k = 1 - e / Inf = 1 for both.
+  // rho_k = e_j / Inf = 0 for both (the form 1 - e_k / Inf would give 1, clamped to 0.9).
   const r = (twoClassBound(2) + 0.5) / LN2;
   assertGreater(2 * Math.exp(88.5), F32_MAX);
   assertLess(Math.exp(88.5), F32_MAX);
   const out = referenceSignificance(twoClassBatch([2, 2]), { tau: r / 88.5 });
-  assertEquals(Array.from(out.ratios), [Math.fround(0.9), Math.fround(0.9)]);
-  assertEquals(out.ratioFlags, ["clamped-high", "clamped-high"]);
+  assertEquals(Array.from(out.ratios), [Math.fround(0.1), Math.fround(0.1)]);
+  assertEquals(out.ratioFlags, ["clamped-low", "clamped-low"]);
   assertEquals(out.branch, "clamped");
 });
 
-Deno.test("reference mode: only two modalities, logits and features with dim >= 2", () => {
-  assertThrows(
-    () => referenceSignificance(twoClassBatch([1, 1, 1]), { tau: 1 }),
-    AmssArgumentError,
-    "predictions must have exactly 2 entries in reference mode",
+Deno.test("reference mode: H(X_k) = -0 (one-hot feature softmaxes in float32) gives rate -Infinity, e_k = 0", () => {
+  // every non-maximal coordinate 200 below the max: exp(-200) underflows to 0 in float32, so
+  // H = -(sum of zero products) / B = -0 (as in torch: the sum is +0, negated), and
+  // rate = shifted / -0 = -Infinity, e_0 = 0: rho_0 = e_1 / (e_1 + 0) = 1 -> 0.9, rho_1 = 0 -> 0.1.
+  const b = twoClassBatch([2, 1]);
+  const oneHot = { data: [0, -200, -200, 0], dim: 2 };
+  const r = referenceSignificance({ ...b, features: [oneHot, b.features![1]] }, { tau: 1 });
+  assert(Object.is(r.featureEntropy[0], -0));
+  assertEquals(r.rate[0], -Infinity);
+  assertEquals(Array.from(r.ratios), [Math.fround(0.9), Math.fround(0.1)]);
+  assertEquals(r.ratioFlags, ["clamped-high", "clamped-low"]);
+  // both: 0 / (0 + 0) = NaN twice -> 0.5
+  const both = referenceSignificance({ ...b, features: [oneHot, oneHot] }, { tau: 1 });
+  assertEquals(Array.from(both.ratios), [0.5, 0.5]);
+  assertEquals(both.ratioFlags, ["nan", "nan"]);
+});
+
+Deno.test("reference mode: log-softmax in torch's order (x - max) - log sum exp(x - max) is exactly shift-invariant", () => {
+  // Rows on a 2^-10 grid in [-8, 8] shifted by c on the same grid in [-512, 512]: x + c and
+  // (x + c) - (max + c) are exact in float32, so with the max subtracted first every
+  // intermediate, and so H(X_k) and meanLogQ, are bitwise equal for x and x + c. The grouping
+  // x - (max + log s) rounds max + log s at the scale of c and breaks this (by up to ulp(c) / 2,
+  // 3e-5 at c = 300).
+  const grid = (v: number) => Math.round(v * 1024) / 1024;
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 0xffffffff }),
+      fc.integer({ min: -512 * 1024, max: 512 * 1024 }),
+      (seed, c1024) => {
+        const c = c1024 / 1024;
+        const rng = new Rng(seed);
+        const B = 1 + rng.int(4);
+        const C = 2 + rng.int(4);
+        const D = 2 + rng.int(6);
+        const logits = [0, 1].map(() =>
+          Array.from({ length: B * C }, () => grid(Math.max(-8, Math.min(8, 3 * rng.normal()))))
+        );
+        const feats = [0, 1].map(() =>
+          Array.from({ length: B * D }, () => grid(Math.max(-8, Math.min(8, 3 * rng.normal()))))
+        );
+        const labels = Array.from({ length: B }, () => rng.int(C));
+        const batch = (shift: number): ModalBatch => ({
+          labels,
+          numClasses: C,
+          predictionKind: "logits",
+          predictions: logits.map((l) => l.map((v) => v + shift)),
+          features: feats.map((f) => ({ data: f.map((v) => v + shift), dim: D })),
+        });
+        const a = referenceSignificance(batch(0), { tau: 1 });
+        const s = referenceSignificance(batch(c), { tau: 1 });
+        assertEquals(Array.from(s.featureEntropy), Array.from(a.featureEntropy));
+        assertEquals(Array.from(s.meanLogQ), Array.from(a.meanLogQ));
+        assertEquals(Array.from(s.ratios), Array.from(a.ratios));
+      },
+    ),
+    { seed: 4242, numRuns: 150 },
   );
+  // a row [m, m] has softmax (1/2, 1/2): H = log 2 to the float32 rounding of log, whatever m
+  for (const m of [0, 0.3, 300.3, -4096.7, 65536.5]) {
+    const b = twoClassBatch([1, 1]);
+    const f = { data: [m, m], dim: 2 };
+    const r = referenceSignificance({
+      ...b,
+      labels: [0],
+      predictions: [[m, m], [m, m]],
+      features: [f, f],
+    }, {
+      tau: 1,
+    });
+    assertStrictEquals(r.featureEntropy[0], Math.fround(LN2), `m = ${m}`);
+    assertStrictEquals(r.meanLogQ[0], -Math.fround(LN2), `m = ${m}`);
+  }
+});
+
+Deno.test("reference mode: K = 3 and 4 use rho_k = S_k / (S_k + e_k), S_k = sum_{j != k} e_j (= 1 - softmax(t)_k)", () => {
+  // labels [0, 1], all-zero features (H(X_k) = ln D): rate_k = (ln 2 - softplus(-a_k) + 0.5) / ln D
+  for (const [a, tau] of [[[2, 0, 1], 2], [[1, 0.5, 2, 0], 4], [[0.2, 0.4, 0.3], 1]] as const) {
+    const K = a.length;
+    const r = referenceSignificance(twoClassBatch([...a]), { tau });
+    const rate = a.map((ak) => (twoClassBound(ak) + 0.5) / LN2);
+    const want = oneMinusSoftmax(rate, tau);
+    for (let k = 0; k < K; k++) {
+      assertAlmostEquals(r.rate[k], rate[k], f32Tol(tau));
+      assertAlmostEquals(r.ratios[k], want[k], f32Tol(tau));
+    }
+    assertAlmostEquals(r.ratios.reduce((x, y) => x + y, 0), K - 1, K * f32Tol(tau));
+    assertEquals(r.branch, "normal");
+    assertEquals(r.ratioFlags.length, K);
+  }
+  // one overflow among three: its own quotient is finite / Inf = 0 -> 0.1, the two others hold
+  // Inf in the numerator: Inf / Inf = NaN -> 0.5 (the 0.5 is kept for every K)
+  const rate = [2, 0, 1].map((a) => (twoClassBound(a) + 0.5) / LN2); // 1.538, 0.721, 1.272
+  assertGreater(rate[0] / 0.017, LN_F32_MAX);
+  assertLess(rate[2] / 0.017, LN_F32_MAX);
+  const one = referenceSignificance(twoClassBatch([2, 0, 1]), { tau: 0.017 });
+  assertEquals(Array.from(one.ratios), [Math.fround(0.1), 0.5, 0.5]);
+  assertEquals(one.ratioFlags, ["clamped-low", "nan", "nan"]);
+  assertEquals(one.branch, "nan");
+  // equal rates r: t = 87.9 gives e ~ 1.5e38, pairs S_k ~ 3e38 finite, S_k + e_k overflow: 0 -> 0.1;
+  // t = 88.3 gives e ~ 2.1e38, already S_k = Inf: Inf / Inf -> 0.5
+  const r = (twoClassBound(2) + 0.5) / LN2;
+  const sum = referenceSignificance(twoClassBatch([2, 2, 2]), { tau: r / 87.9 });
+  assertEquals(Array.from(sum.ratios), [0.1, 0.1, 0.1].map(Math.fround));
+  assertEquals(sum.ratioFlags, ["clamped-low", "clamped-low", "clamped-low"]);
+  const pairs = referenceSignificance(twoClassBatch([2, 2, 2]), { tau: r / 88.3 });
+  assertEquals(Array.from(pairs.ratios), [0.5, 0.5, 0.5]);
+  assertEquals(pairs.branch, "nan");
+  // a non-positive shifted bound in any modality: every ratio 0.5
+  const fb = referenceSignificance(twoClassBatch([2, 1, -3, 2]), { tau: 0.5 });
+  assertEquals(Array.from(fb.ratios), [0.5, 0.5, 0.5, 0.5]);
+  assertEquals(fb.branch, "fallback-nonpositive");
+  assertEquals(fb.ratioFlags, ["none", "none", "none", "none"]);
+});
+
+Deno.test("reference mode: logits and features with dim >= 2 only", () => {
   const b = twoClassBatch([1, 1]);
   assertThrows(
     () =>

@@ -3,11 +3,11 @@
  *
  * - {@link paperSignificance}: what the paper writes. Barber–Agakov bound with the plug-in label
  *   entropy (Eq. 2), rate `I / H(X_k)`, momentum (Eq. 3), ratios by Eq. 4. Float64.
- * - {@link referenceSignificance}: what the authors' audio–video code does (see
- *   docs/paper-notes.md, "Where the reference code differs from the paper"), in float32
- *   arithmetic: `H(Y)` as a cross-entropy of the label-frequency vector with itself, `+0.5` on
- *   the bound, a fallback to 0.5 when a shifted bound is not positive, naive float32 softmax,
- *   NaN -> 0.5, clamp to [0.1, 0.9], no momentum.
+ * - {@link referenceSignificance}: what the authors' audio–video code does where it differs from
+ *   the paper, in float32 arithmetic: `H(Y)` as a cross-entropy of the label-frequency vector with itself, `+0.5` on
+ *   the bound, a fallback to 0.5 when a shifted bound is not positive, Eq. 4 as the quotients
+ *   `sum_{j != k} e_j / sum_j e_j` of unshifted float32 exponentials, NaN -> 0.5, clamp to
+ *   [0.1, 0.9], no momentum; log-softmax in PyTorch's CPU operation order.
  *
  * Both work on plain typed arrays: a trainer downloads the `B x C` uni-modal predictions and the
  * `B x D` encoder features once per step. Every bad input throws {@link AmssArgumentError} naming
@@ -43,8 +43,9 @@ export interface ModalBatch {
  * Which path produced the ratios.
  * - `"normal"`: Eq. 4 (paper mode always; reference mode when nothing below happened).
  * - `"clamped"`: reference mode, at least one ratio was clamped to [0.1, 0.9] (see `ratioFlags`).
- * - `"nan"`: reference mode, at least one ratio was NaN (float32 `exp` overflow) and became 0.5.
- * - `"fallback-nonpositive"`: reference mode, some `bound_k + 0.5 <= 0`, so both ratios are 0.5.
+ * - `"nan"`: reference mode, at least one ratio was NaN (`Infinity / Infinity` after a float32
+ *   overflow, or `0 / 0`) and became 0.5.
+ * - `"fallback-nonpositive"`: reference mode, some `bound_k + 0.5 <= 0`, so every ratio is 0.5.
  */
 export type SignificanceBranch = "normal" | "clamped" | "nan" | "fallback-nonpositive";
 
@@ -517,9 +518,39 @@ export function paperSignificance(
 const f32 = Math.fround;
 
 /**
+ * One row's float32 softmax pieces in PyTorch's CPU operation order: `d_j = x_j - m`
+ * (`m = max_j x_j`), `e_j = exp(d_j)`, `s = sum_j e_j`, `logS = log s`, over `row[0..n)`.
+ * Writes `d[0..n)` and `e[0..n)` and returns `{ s, logS }`. From these,
+ * `log_softmax(x)_j = d_j - logS` and `softmax(x)_j = e_j * (1 / s)`, as torch computes them.
+ *
+ * The order matters: the other grouping, `x_j - (m + logS)`, rounds `m + logS` to the precision
+ * of `m` (ulp 3e-5 at m = 300), which shifts every log-probability of the row by up to half of
+ * that; `d_j - logS` subtracts the max first (exact when `x_j` is within a factor 2 of `m`).
+ */
+function softmaxPiecesF32(
+  row: Float32Array,
+  n: number,
+  d: Float32Array,
+  e: Float32Array,
+): { s: number; logS: number } {
+  let m = -Infinity;
+  for (let j = 0; j < n; j++) if (row[j] > m) m = row[j];
+  let s = 0;
+  for (let j = 0; j < n; j++) {
+    d[j] = row[j] - m;
+    e[j] = Math.exp(d[j]);
+    s = f32(s + e[j]);
+  }
+  return { s, logS: f32(Math.log(s)) };
+}
+
+/**
  * The reference code's label entropy, in float32: the cross-entropy of the label-frequency vector
  * with itself, the first argument read as logits:
- * `H_ref = -sum_c f_c log_softmax(f)_c`, `f_c = #{i : y_i = c} / B` for c = 0..max(label).
+ * `H_ref = -sum_c f_c log_softmax(f)_c`, `f_c = #{i : y_i = c} / B` for c = 0..max(label)
+ * (the plug-in entropy of Eq. 2 is what the paper writes; this is what the code computes).
+ * Evaluated as torch does: `log_softmax(f)_c = (f_c - max f) - log sum_c' exp(f_c' - max f)`,
+ * then `-(sum_c log_softmax(f)_c * f_c)`.
  *
  * Equals the true entropy `log C` only for a batch balanced over classes 0..C-1 (then f is
  * constant and log_softmax(f) = -log C); otherwise it differs (e.g. labels [0, 0, 0, 1] give
@@ -545,19 +576,36 @@ export function referenceLabelEntropy(labels: ArrayLike<number>): number {
   const counts = new Float64Array(L);
   for (let i = 0; i < B; i++) counts[labels[i]]++;
   const f = new Float32Array(L);
-  for (let c = 0; c < L; c++) f[c] = f32(counts[c] / B);
-  // log_softmax(f) in float32: f_c - (m + log sum exp(f - m))
-  let m = -Infinity;
-  for (let c = 0; c < L; c++) if (f[c] > m) m = f[c];
-  let s = 0;
-  for (let c = 0; c < L; c++) s = f32(s + f32(Math.exp(f32(f[c] - m))));
-  const lse = f32(m + f32(Math.log(s)));
-  let h = 0;
-  for (let c = 0; c < L; c++) h = f32(h - f32(f[c] * f32(f[c] - lse)));
-  return h;
+  for (let c = 0; c < L; c++) f[c] = counts[c] / B;
+  const d = new Float32Array(L);
+  const e = new Float32Array(L);
+  const { logS } = softmaxPiecesF32(f, L, d, e);
+  let acc = 0;
+  for (let c = 0; c < L; c++) acc = f32(acc + f32(f32(d[c] - logS) * f[c]));
+  return -acc;
 }
 
-/** Float32 `(1/B) sum_i log_softmax(logits_i)[y_i]` for one modality. */
+/** Copies one row into float32, rejecting values that are not finite float32 numbers. */
+function loadRowF32(
+  src: ArrayLike<number>,
+  o: number,
+  n: number,
+  row: Float32Array,
+  notFinite: (j: number) => string,
+): void {
+  for (let j = 0; j < n; j++) {
+    row[j] = src[o + j];
+    if (!Number.isFinite(row[j])) {
+      throw new AmssArgumentError(`${notFinite(j)}, got ${src[o + j]}`);
+    }
+  }
+}
+
+/**
+ * Float32 `(1/B) sum_i log_softmax(logits_i)[y_i]` for one modality: minus the mean-reduced
+ * cross-entropy of the logits (Eq. 2's second term), `log_softmax` in torch's order
+ * ({@link softmaxPiecesF32}).
+ */
 function meanLogLikelihoodF32(
   pred: ArrayLike<number>,
   labels: ArrayLike<number>,
@@ -566,86 +614,89 @@ function meanLogLikelihoodF32(
 ): number {
   const B = labels.length;
   const row = new Float32Array(C);
+  const d = new Float32Array(C);
+  const e = new Float32Array(C);
   let sum = 0;
   for (let i = 0; i < B; i++) {
-    const o = i * C;
-    let m = -Infinity;
-    for (let c = 0; c < C; c++) {
-      row[c] = pred[o + c];
-      if (!Number.isFinite(row[c])) {
-        throw new AmssArgumentError(
-          `predictions[${k}][${
-            o + c
-          }] (sample ${i}, class ${c}) must be a finite float32 logit, got ${pred[o + c]}`,
-        );
-      }
-      if (row[c] > m) m = row[c];
-    }
-    let s = 0;
-    for (let c = 0; c < C; c++) s = f32(s + f32(Math.exp(f32(row[c] - m))));
-    const lse = f32(m + f32(Math.log(s)));
-    sum = f32(sum + f32(row[labels[i]] - lse));
+    loadRowF32(
+      pred,
+      i * C,
+      C,
+      row,
+      (c) =>
+        `predictions[${k}][${i * C + c}] (sample ${i}, class ${c}) must be a finite float32 logit`,
+    );
+    const { logS } = softmaxPiecesF32(row, C, d, e);
+    sum = f32(sum + f32(d[labels[i]] - logS));
   }
   return f32(sum / B);
 }
 
-/** Float32 mean softmax entropy across feature coordinates (0 * log 0 terms taken as 0). */
+/**
+ * Float32 `H(X_k)` as the reference code computes it: the cross-entropy of the features (read as
+ * logits over their D coordinates) with their own softmax, mean-reduced over the batch:
+ * `-(sum_{i,j} log_softmax(x_i)_j * softmax(x_i)_j) / B`, both in torch's order
+ * ({@link softmaxPiecesF32}). A coordinate with softmax 0 contributes 0 (its log-softmax is finite).
+ */
 function meanSoftmaxEntropyF32(data: ArrayLike<number>, D: number, B: number, k: number): number {
   const row = new Float32Array(D);
-  let total = 0;
+  const d = new Float32Array(D);
+  const e = new Float32Array(D);
+  let acc = 0;
   for (let i = 0; i < B; i++) {
-    const o = i * D;
-    let m = -Infinity;
-    for (let j = 0; j < D; j++) {
-      row[j] = data[o + j];
-      if (!Number.isFinite(row[j])) {
-        throw new AmssArgumentError(
-          `features[${k}].data[${
-            o + j
-          }] (sample ${i}, coordinate ${j}) must be a finite float32, got ${data[o + j]}`,
-        );
-      }
-      if (row[j] > m) m = row[j];
-    }
-    let s = 0;
-    for (let j = 0; j < D; j++) s = f32(s + f32(Math.exp(f32(row[j] - m))));
-    const lse = f32(m + f32(Math.log(s)));
-    let h = 0;
-    for (let j = 0; j < D; j++) {
-      const p = f32(f32(Math.exp(f32(row[j] - m))) / s);
-      if (p > 0) h = f32(h - f32(p * f32(row[j] - lse)));
-    }
-    total = f32(total + h);
+    loadRowF32(
+      data,
+      i * D,
+      D,
+      row,
+      (j) =>
+        `features[${k}].data[${i * D + j}] (sample ${i}, coordinate ${j}) must be a finite float32`,
+    );
+    const { s, logS } = softmaxPiecesF32(row, D, d, e);
+    const inv = f32(1 / s);
+    for (let j = 0; j < D; j++) acc = f32(acc + f32(f32(d[j] - logS) * f32(e[j] * inv)));
   }
-  return f32(total / B);
+  return f32(-acc / B);
 }
 
 /**
- * Modal significance as the authors' audio–video reference code computes it (two modalities,
- * float32 arithmetic: every operation is rounded with `Math.fround`; Float64 inputs are first
- * rounded to float32, so a value beyond the float32 range is rejected as non-finite):
+ * Modal significance as the authors' audio–video reference code computes it, in float32
+ * arithmetic (every operation is rounded with `Math.fround`; Float64 inputs are first rounded to
+ * float32, so a value beyond the float32 range is rejected as non-finite). Every log-softmax and
+ * softmax uses PyTorch's CPU operation order, `(x - max) - log sum exp(x - max)` and
+ * `exp(x - max) * (1 / sum)`.
  *
  * 1. `H_ref` = {@link referenceLabelEntropy} (cross-entropy of the label frequencies with
  *    themselves, not the entropy of Eq. 2 unless the batch is balanced over 0..C-1).
- * 2. `bound_k = H_ref + (1/B) sum_i log_softmax(logits_i^k)[y_i]`.
- * 3. `H(X_k)` = mean softmax entropy across feature coordinates (features required, dim >= 2).
- * 4. `rate_k = (bound_k + 0.5) / H(X_k)`. If either `bound_k + 0.5 <= 0`, both ratios are 0.5
+ * 2. `bound_k = H_ref + (1/B) sum_i log_softmax(logits_i^k)[y_i]` (Eq. 2 with `H_ref`).
+ * 3. `H(X_k) = -(1/B) sum_i sum_j softmax(x_i^k)_j log_softmax(x_i^k)_j`, the softmax taken
+ *    across feature coordinates (features required, dim >= 2).
+ * 4. `rate_k = (bound_k + 0.5) / H(X_k)`. If any `bound_k + 0.5 <= 0`, every ratio is 0.5
  *    (branch `"fallback-nonpositive"`).
- * 5. Otherwise NAIVE float32 softmax: `e_k = fround(exp(fround(rate_k / tau)))`,
- *    `rho_k = 1 - e_k / (e_1 + e_2)`. This is our reading of the reference's "float32 overflow
- *    behaviour of exp": once `rate_k / tau` exceeds ln(FLT_MAX) ~ 88.7228, `e_k = Infinity` and
- *    `Infinity / Infinity = NaN`, while the other modality gets `1 - finite / Infinity = 1`.
- *    Likewise, when both `e_k` are finite but their float32 sum overflows, both ratios become 1.
+ * 5. Otherwise Eq. 4 without max-subtraction, as the code writes it: `t_k = rate_k / tau`,
+ *    `e_k = exp(t_k)`, and for two modalities `rho_a = e_v / (e_v + e_a)`,
+ *    `rho_v = e_a / (e_a + e_v)`. For K modalities we use the same expression with the other
+ *    modalities' terms summed first: `rho_k = S_k / (S_k + e_k)`, `S_k = sum_{j != k} e_j` in
+ *    index order (mathematically `1 - softmax(t)_k`; identical to the code at K = 2). Float32
+ *    overflow decides the outcome when `t_k` exceeds ln(FLT_MAX) ~ 88.7228: an infinite `e_k`
+ *    gives its own ratio `finite / Infinity = 0` and every ratio whose numerator holds it
+ *    `Infinity / Infinity = NaN`; finite `e_k` whose sum overflows give `finite / Infinity = 0`.
  * 6. A NaN ratio becomes 0.5 (branch `"nan"`), then each ratio is clamped to
  *    [fround(0.1), fround(0.9)] (branch `"clamped"` when anything was clamped and nothing was
- *    NaN); `ratioFlags` says what happened per modality. No momentum.
+ *    NaN); `ratioFlags` says what happened per modality. No momentum. The constants 0.5 of steps
+ *    4 and 6 are kept for every K, as in the authors' three-modality code.
+ *
+ * So with two modalities, one overflowing exponential gives (0.1, 0.5) (the overflowing modality
+ * first) and an overflowing sum gives (0.1, 0.1).
  *
  * Ratios are float32 values widened to double (a clamped ratio is `fround(0.1)` =
- * 0.10000000149..., not 0.1). If `H(X_k)` underflows to 0 in float32, the rate becomes +Infinity
- * and flows through step 5 as the reference code would.
+ * 0.10000000149..., not 0.1). When every feature softmax of modality k is one-hot in float32
+ * (the other coordinates' exponentials underflow), `H(X_k)` is minus a sum of zeros, `-0`, as in
+ * torch; the rate is then `-Infinity`, `e_k = 0`, and step 5 proceeds as the reference code would
+ * (rho_k = S_k / S_k = 1, clamped to 0.9). A tiny positive `H(X_k)` gives a huge rate instead.
  *
- * @throws {AmssArgumentError} when K != 2, `predictionKind` is not `"logits"`, features are
- *   missing or have `dim < 2`, `tau` is not finite and > 0, or any batch check fails.
+ * @throws {AmssArgumentError} when `predictionKind` is not `"logits"`, features are missing or
+ *   have `dim < 2`, `tau` is not finite and > 0, or any batch check fails.
  *
  * @example
  * ```ts
@@ -673,11 +724,6 @@ export function referenceSignificance(
     true,
     "in reference mode (H(X_k) is the mean softmax entropy of the features)",
   );
-  if (K !== 2) {
-    throw new AmssArgumentError(
-      `predictions must have exactly 2 entries in reference mode (the authors' audio–video code handles two modalities), got ${K}`,
-    );
-  }
   if (batch.predictionKind !== "logits") {
     throw new AmssArgumentError(
       `predictionKind must be "logits" in reference mode (the reference code applies log-softmax to logits), got "${batch.predictionKind}"`,
@@ -700,7 +746,7 @@ export function referenceSignificance(
   const rate = new Float64Array(K);
   for (let k = 0; k < K; k++) {
     meanLogQ[k] = meanLogLikelihoodF32(batch.predictions[k], batch.labels, C, k);
-    bound[k] = f32(hRef + meanLogQ[k]); // Eq. 2 with H_ref in place of H(Y)
+    bound[k] = f32(meanLogQ[k] + hRef); // Eq. 2 with H_ref in place of H(Y)
     const f = batch.features![k];
     featureEntropy[k] = meanSoftmaxEntropyF32(f.data, f.dim, B, k);
     shifted[k] = f32(bound[k] + REFERENCE_BOUND_SHIFT);
@@ -715,28 +761,29 @@ export function referenceSignificance(
     rate,
     smoothed: Float64Array.from(rate),
   };
-  if (shifted[0] <= 0 || shifted[1] <= 0) {
+  if (shifted.some((x) => x <= 0)) {
     return {
       ...common,
-      ratios: new Float64Array([0.5, 0.5]),
+      ratios: new Float64Array(K).fill(0.5),
       branch: "fallback-nonpositive",
-      ratioFlags: ["none", "none"],
+      ratioFlags: new Array<RatioFlag>(K).fill("none"),
     };
   }
-  // Eq. 4, naively in float32 (no max-subtraction): exp may overflow to Infinity.
+  // Eq. 4 as the reference code writes it (see step 5 above): no max-subtraction, so exp may
+  // overflow to Infinity and the quotients become 0 or NaN.
   const tau32 = f32(tau);
-  const e0 = f32(Math.exp(f32(rate[0] / tau32)));
-  const e1 = f32(Math.exp(f32(rate[1] / tau32)));
-  const denom = f32(e0 + e1);
-  const raw = [f32(1 - f32(e0 / denom)), f32(1 - f32(e1 / denom))];
+  const e = new Float64Array(K);
+  for (let k = 0; k < K; k++) e[k] = f32(Math.exp(f32(rate[k] / tau32)));
   const lo = f32(REFERENCE_CLAMP[0]);
   const hi = f32(REFERENCE_CLAMP[1]);
   const ratios = new Float64Array(K);
-  const ratioFlags: RatioFlag[] = ["none", "none"];
+  const ratioFlags = new Array<RatioFlag>(K).fill("none");
   let anyNaN = false;
   let anyClamp = false;
   for (let k = 0; k < K; k++) {
-    let r = raw[k];
+    let others = 0;
+    for (let j = 0; j < K; j++) if (j !== k) others = f32(others + e[j]);
+    let r = f32(others / f32(others + e[k]));
     if (Number.isNaN(r)) {
       r = 0.5;
       ratioFlags[k] = "nan";
