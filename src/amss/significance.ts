@@ -4,8 +4,9 @@
  * - {@link paperSignificance}: what the paper writes. Barber–Agakov bound with the plug-in label
  *   entropy (Eq. 2), rate `I / H(X_k)`, momentum (Eq. 3), ratios by Eq. 4. Float64.
  * - {@link referenceSignificance}: what the authors' audio–video code does where it differs from
- *   the paper, in float32 arithmetic: `H(Y)` as a cross-entropy of the label-frequency vector with itself, `+0.5` on
- *   the bound, a fallback to 0.5 when a shifted bound is not positive, Eq. 4 as the quotients
+ *   the paper, in float32 arithmetic: `H(Y)` as a cross-entropy of the label-frequency vector
+ *   with itself, `+0.5` on the bound, a fallback to 0.5 when a shifted bound is not positive,
+ *   Eq. 4 as the quotients
  *   `sum_{j != k} e_j / sum_j e_j` of unshifted float32 exponentials, NaN -> 0.5, clamp to
  *   [0.1, 0.9], no momentum; log-softmax in PyTorch's CPU operation order.
  *
