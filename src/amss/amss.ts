@@ -53,8 +53,13 @@ export interface AmssConfig {
   defensive?: number;
   /** Seed of the sampling generator. */
   seed: number;
-  /** Report the selected unit indices per group in `info.amss.selected` (tests, debugging). */
+  /** Report the mask value of every unit per group in `info.amss.masks` (tests, debugging). */
   recordSelection?: boolean;
+  /**
+   * Report the importance score of every unit per group in `info.amss.importance` (tests,
+   * debugging): the very numbers the sampler normalises into p this step.
+   */
+  recordImportance?: boolean;
   /**
    * Fixed update ratios per modality instead of Eqs. 2-4 (Table 1's element-wise grid; with all
    * ratios 1 and an AMSS+ scale, the paper's "scaling only, no masking" control of Sec. 4.4).
@@ -100,6 +105,11 @@ export interface AmssInfo {
   zeroImportanceGroups: string[];
   /** Mask value per unit, per group id (only with `recordSelection`). */
   masks?: Record<string, Float64Array>;
+  /**
+   * Importance score per unit (before normalisation to p), per group id, as downloaded from the
+   * backend (only with `recordImportance`). Classifier rows under `classifier/<modality>`.
+   */
+  importance?: Record<string, Float64Array>;
   /** `apply: "gain-matched"`: the coefficient v_k applied to each modality this step. */
   gain?: Record<string, number>;
 }
@@ -421,6 +431,7 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
           }
           total += raw[j];
         }
+        if (config.recordImportance) (info.importance ??= {})[g.id] = Float64Array.from(raw);
         // Eq. 4 gives rho in (0, 1) but can round to 0 in floating point when u/tau gaps are
         // large (e.g. gap/tau > 745): ceil(rho * C_l) of the true, tiny positive rho is 1, so an
         // underflowed 0 counts as the smallest positive double (floor still keeps 0 units).
@@ -478,6 +489,7 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
             );
           }
           const raw = Float64Array.from(imp.subarray(a, b));
+          if (config.recordImportance) (info.importance ??= {})[`classifier/${mod}`] = raw.slice();
           const total = raw.reduce((x, y) => x + y, 0);
           if (!Number.isFinite(total)) {
             throw new AmssArgumentError(`amss: non-finite classifier gradient at step ${ctx.step}`);
