@@ -66,6 +66,11 @@ export interface TableRow {
   msPerStep: Stat;
   /** Most test samples any seed left out because they could not be read (0 normally). */
   evalSkipped: number;
+  /**
+   * For uni-modal runs, the modality trained: `acc` and `finalAcc` are then its branch's accuracy
+   * (the fused output also reads the other, untrained encoders), and mAP / macro-F1 are left out.
+   */
+  own?: string;
   /** The paper's figures for this row (e.g. Table 2), when it has them. */
   paper?: PaperFigures;
 }
@@ -90,6 +95,24 @@ export function finalAcc(s: RunSummary): number {
   return s.final?.test.acc ?? s.history[s.history.length - 1]?.test.acc ?? s.test.acc;
 }
 
+/** The modality a uni-modal run trains (its label is `unimodal (NAME)`), else undefined. */
+export function unimodalOf(s: RunSummary): string | undefined {
+  if (s.method !== "unimodal") return undefined;
+  const m = /unimodal \(([^()]+)\)$/.exec(s.label)?.[1];
+  return m !== undefined && m in s.test.branchAcc ? m : undefined;
+}
+
+/** The accuracy a run is judged by: fused, or a uni-modal run's own branch. */
+export function ownAcc(s: RunSummary, metrics: { acc: number; branchAcc: Record<string, number> }) {
+  const m = unimodalOf(s);
+  return m === undefined ? metrics.acc : metrics.branchAcc[m];
+}
+
+/** The final epoch's test metrics of a summary (its last history record). */
+function finalTest(s: RunSummary) {
+  return s.final?.test ?? s.history[s.history.length - 1]?.test ?? s.test;
+}
+
 /** Whether a run collapsed under `rule`, recomputed from its history. */
 export function runCollapse(s: RunSummary, rule: Partial<CollapseRule> = {}) {
   return collapseOf(s.history, s.bestEpoch, rule);
@@ -106,20 +129,27 @@ export function aggregate(
   const nan = { mean: NaN, sd: NaN };
   const failedOnly = [...new Set(diverged.map((d) => d.label))].filter((l) => !groups.has(l));
   const mods = runs.length ? Object.keys(runs[0].test.branchAcc) : [];
-  const rows: TableRow[] = [...groups.entries()].map(([label, rs]) => ({
-    label,
-    seeds: rs.length,
-    diverged: diverged.filter((d) => d.label === label).length,
-    collapsed: rs.filter((r) => r.history.length > 0 && runCollapse(r, rule).collapsed).length,
-    acc: meanSd(rs.map((r) => r.test.acc)),
-    finalAcc: meanSd(rs.map(finalAcc)),
-    mAP: meanSd(rs.map((r) => r.test.mAP)),
-    macroF1: meanSd(rs.map((r) => r.test.macroF1)),
-    branchAcc: Object.fromEntries(mods.map((m) => [m, meanSd(rs.map((r) => r.test.branchAcc[m]))])),
-    meanRho: Object.fromEntries(mods.map((m) => [m, meanSd(rs.map((r) => r.meanRho[m]))])),
-    msPerStep: meanSd(rs.map((r) => r.msPerStep)),
-    evalSkipped: Math.max(0, ...rs.map((r) => r.test.skipped ?? 0)),
-  }));
+  const rows: TableRow[] = [...groups.entries()].map(([label, rs]) => {
+    const own = unimodalOf(rs[0]);
+    const mine = own !== undefined && rs.every((r) => unimodalOf(r) === own);
+    return {
+      label,
+      seeds: rs.length,
+      diverged: diverged.filter((d) => d.label === label).length,
+      collapsed: rs.filter((r) => r.history.length > 0 && runCollapse(r, rule).collapsed).length,
+      acc: meanSd(rs.map((r) => ownAcc(r, r.test))),
+      finalAcc: meanSd(rs.map((r) => ownAcc(r, finalTest(r)))),
+      mAP: mine ? nan : meanSd(rs.map((r) => r.test.mAP)),
+      macroF1: mine ? nan : meanSd(rs.map((r) => r.test.macroF1)),
+      branchAcc: Object.fromEntries(
+        mods.map((m) => [m, meanSd(rs.map((r) => r.test.branchAcc[m]))]),
+      ),
+      meanRho: Object.fromEntries(mods.map((m) => [m, meanSd(rs.map((r) => r.meanRho[m]))])),
+      msPerStep: meanSd(rs.map((r) => r.msPerStep)),
+      evalSkipped: Math.max(0, ...rs.map((r) => r.test.skipped ?? 0)),
+      ...(mine ? { own } : {}),
+    };
+  });
   for (const label of failedOnly) {
     rows.push({
       label,
@@ -139,7 +169,13 @@ export function aggregate(
   return rows;
 }
 
-const pct = (x: Stat) => `${(100 * x.mean).toFixed(2)} ± ${(100 * x.sd).toFixed(2)}`;
+const pct = (x: Stat) =>
+  Number.isNaN(x.mean) ? "-" : `${(100 * x.mean).toFixed(2)} ± ${(100 * x.sd).toFixed(2)}`;
+
+/** The footnote of tables with uni-modal rows (their accuracy cells carry a dagger). */
+export const OWN_BRANCH_NOTE =
+  "† uni-modal run: accuracy of its own branch (its fused output also reads the other, untrained " +
+  "encoder); mAP and macro-F1 are of the fused output and left out.";
 
 /**
  * Markdown table: seeds, diverged, collapsed, selected-epoch accuracy, final accuracy, mAP, macro
@@ -179,15 +215,19 @@ export function markdownTable(rows: readonly TableRow[]): string {
           String(r.seeds),
           String(r.diverged),
           `${r.collapsed}/${r.seeds}`,
-          pct(r.acc),
-          pct(r.finalAcc),
+          pct(r.acc) + (r.own ? " †" : ""),
+          pct(r.finalAcc) + (r.own ? " †" : ""),
           pct(r.mAP),
           pct(r.macroF1),
           ...paperCols.map((k) => r.paper?.[k]?.toFixed(2) ?? "-"),
           ...mods.map((m) => pct(r.branchAcc[m])),
-          ...mods.map((m) => `${r.meanRho[m].mean.toFixed(3)} ± ${r.meanRho[m].sd.toFixed(3)}`),
+          ...mods.map((m) =>
+            Number.isNaN(r.meanRho[m].mean)
+              ? "-"
+              : `${r.meanRho[m].mean.toFixed(3)} ± ${r.meanRho[m].sd.toFixed(3)}`
+          ),
           ...(anySkipped ? [String(r.evalSkipped)] : []),
-          r.msPerStep.mean.toFixed(1),
+          Number.isNaN(r.msPerStep.mean) ? "-" : r.msPerStep.mean.toFixed(1),
         ].join(" | ")
       } |`,
     );
@@ -217,8 +257,9 @@ export interface PairedRow {
 
 /**
  * Paired differences (method - baseline) over the seeds both completed, per method label: test
- * accuracy and each branch accuracy of the selected epochs, with a 95% t-interval of the mean.
- * `baseline` is a label; the baseline's own row is left out.
+ * accuracy (a uni-modal run's own branch, against the baseline's fused accuracy) and each branch
+ * accuracy of the selected epochs, with a 95% t-interval of the mean. `baseline` is a label; the
+ * baseline's own row is left out.
  */
 export function pairedComparisons(
   runs: readonly RunSummary[],
@@ -235,7 +276,7 @@ export function pairedComparisons(
     return {
       label,
       seeds: pairs.map(([r]) => r.seed),
-      acc: tInterval(pairs.map(([r, b]) => r.test.acc - b.test.acc), level),
+      acc: tInterval(pairs.map(([r, b]) => ownAcc(r, r.test) - b.test.acc), level),
       branchAcc: Object.fromEntries(
         mods.map((m) => [
           m,
@@ -304,7 +345,7 @@ export function pairedMarkdown(rows: readonly PairedRow[], baseline: string): st
     "",
     `Mean paired difference to ${baseline} in points (method minus ${baseline}, same seed: same`,
     `initialisation and data order), 95% t-interval over the paired seeds; * marks an interval`,
-    "that excludes 0.",
+    "that excludes 0. A uni-modal run's accuracy is its own branch's.",
     "",
     ...sentences,
   ].join("\n") + "\n";
@@ -352,12 +393,12 @@ export function historyPlots(
   const labels = [...new Set(runs.map((r) => r.label))];
   const meanCurve = (
     rs: RunSummary[],
-    f: (h: RunSummary["history"][number]) => number,
+    f: (h: RunSummary["history"][number], r: RunSummary) => number,
   ): [number, number][] => {
     const len = Math.min(...rs.map((r) => r.history.length));
     return Array.from(
       { length: len },
-      (_, e) => [e + 1, rs.reduce((s, r) => s + f(r.history[e]), 0) / rs.length],
+      (_, e) => [e + 1, rs.reduce((s, r) => s + f(r.history[e], r), 0) / rs.length],
     );
   };
   const by = (l: string) => runs.filter((r) => r.label === l);
@@ -366,10 +407,15 @@ export function historyPlots(
     file: "test_accuracy.svg",
     title: "Test accuracy per epoch (mean over seeds)",
     svg: linePlot({
-      title: "Test accuracy per epoch (mean over seeds)",
+      title: "Test accuracy per epoch (mean over seeds; uni-modal runs: their own branch)",
       xLabel: "epoch",
       yLabel: "accuracy",
-      series: labels.map((l) => ({ name: l, points: meanCurve(by(l), (h) => h.test.acc) })),
+      series: labels.map((l) => ({
+        name: l,
+        points: meanCurve(by(l), (h, r) => ownAcc(r, h.test)),
+      })),
+      yMin: 0,
+      yMax: 1,
     }),
   }];
   for (const m of mods) {
@@ -384,6 +430,8 @@ export function historyPlots(
           name: l,
           points: meanCurve(by(l), (h) => h.test.branchAcc[m]),
         })),
+        yMin: 0,
+        yMax: 1,
       }),
     });
   }
@@ -394,6 +442,8 @@ export function historyPlots(
       title: "Mean update ratio rho per epoch (AMSS family: applied; others: logged Eq. 4)",
       xLabel: "epoch",
       yLabel: "rho",
+      yMin: 0,
+      yMax: 1,
       series: labels.flatMap((l, j) =>
         mods.map((m, i) => ({
           name: `${l}: ${m}`,
@@ -628,10 +678,11 @@ export async function writeReport(
     } points below the selected epoch's; diverged seeds (NaN/Inf) are`,
     "counted, not averaged. Branch accuracy = the modality's uni-modal prediction inside the model",
     "(paper Sec. 3.2.1); mean rho: applied by the AMSS family, logged (what Eq. 4 would give) for the",
-    "others. A uni-modal run's fused columns include the other, untrained encoder: read its branch.",
+    "others.",
     ...(paper ? [`Paper columns: ${paper.source}.`] : []),
     "",
     table,
+    ...(rows.some((r) => r.own) ? [OWN_BRANCH_NOTE, ""] : []),
     ...(notes.length ? ["Collapsed and diverged seeds:", "", ...notes, ""] : []),
     ...(paired.length
       ? [`## Paired difference to ${baseline}`, "", pairedMarkdown(paired, baseline!)]
@@ -646,6 +697,7 @@ export async function writeReport(
   await writeJsonAtomic(`${dir}/table.json`, { rows, paired, collapseRule: rule });
   const text = [
     textTable(table),
+    ...(rows.some((r) => r.own) ? [OWN_BRANCH_NOTE] : []),
     ...(notes.length ? ["", ...notes] : []),
     ...(paired.length
       ? [
@@ -664,5 +716,7 @@ export async function writeReport(
 
 /** The terminal text of runs without writing anything (a partial sweep). */
 export function partialText(c: FolderContents, rule: CollapseRule): string {
-  return textTable(markdownTable(aggregate(c.runs, c.diverged, rule)));
+  const rows = aggregate(c.runs, c.diverged, rule);
+  return [textTable(markdownTable(rows)), ...(rows.some((r) => r.own) ? [OWN_BRANCH_NOTE] : [])]
+    .join("\n");
 }

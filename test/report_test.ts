@@ -9,7 +9,7 @@ import {
   readFolders,
 } from "../benchmarks/report.ts";
 import { tInterval, tQuantile } from "../benchmarks/stats.ts";
-import { linePlot } from "../src/report/svg.ts";
+import { linePlot, seriesStyle } from "../src/report/svg.ts";
 import type { EpochRecord, RunSummary } from "../src/train/trainer.ts";
 
 /**
@@ -63,7 +63,35 @@ Deno.test("aggregate groups runs by label over seeds and counts diverged seeds",
   assert(Number.isNaN(rows[2].acc.mean));
   const md = markdownTable(rows);
   assertStringIncludes(md, "| joint | 2 | 0 | 0/2 | 80.00 ± 14.14 | 80.00 ± 14.14 |");
-  assertStringIncludes(md, "| amss+ | 0 | 1 | 0/0 | NaN ± NaN |");
+  assertStringIncludes(md, "| amss+ | 0 | 1 | 0/0 | - | - | - | - | - | - | - | - | - |");
+});
+
+Deno.test("a uni-modal row reports its own branch's accuracy, marked, without fused mAP / macro-F1", () => {
+  // run(): fused acc 0.9 / 0.7, audio branch 0.4 / 0.6, visual branch 0.6 / 0.4
+  const uni = (seed: number, acc: number, branch: number) => ({
+    ...run("unimodal (visual)", seed, acc, branch),
+    method: "unimodal",
+  });
+  const joint = [run("joint", 1, 0.92, 0.5), run("joint", 2, 0.9, 0.5)];
+  const rows = aggregate([...joint, uni(1, 0.9, 0.4), uni(2, 0.7, 0.6)]);
+  const u = rows.find((r) => r.label === "unimodal (visual)")!;
+  assertEquals(u.own, "visual");
+  assertAlmostEquals(u.acc.mean, 0.5, 1e-15, "mean visual branch (0.6, 0.4), not fused (0.9, 0.7)");
+  assertAlmostEquals(u.finalAcc.mean, 0.5, 1e-15);
+  assert(Number.isNaN(u.mAP.mean) && Number.isNaN(u.macroF1.mean));
+  assertEquals(rows.find((r) => r.label === "joint")!.own, undefined);
+  const md = markdownTable(rows);
+  assertStringIncludes(
+    md,
+    "| unimodal (visual) | 2 | 0 | 0/2 | 50.00 ± 14.14 † | 50.00 ± 14.14 † | - | - |",
+  );
+  // paired: the uni-modal run's own branch against joint's fused accuracy, per seed
+  const p = pairedComparisons([...joint, uni(1, 0.9, 0.4), uni(2, 0.7, 0.6)], "joint");
+  assertAlmostEquals(p[0].acc.mean, ((0.6 - 0.92) + (0.4 - 0.9)) / 2, 1e-12);
+  // a run named like a uni-modal one but of another method keeps its fused accuracy
+  const other = aggregate([{ ...run("unimodal (visual)", 1, 0.9, 0.4), method: "joint" }]);
+  assertEquals(other[0].own, undefined);
+  assertAlmostEquals(other[0].acc.mean, 0.9, 1e-15);
 });
 
 Deno.test("linePlot skips non-finite and, on log axes, non-positive points", () => {
@@ -81,6 +109,28 @@ Deno.test("linePlot skips non-finite and, on log axes, non-positive points", () 
   });
   assertEquals((svg.match(/<circle /g) ?? []).length, 2);
   assert(svg.startsWith("<svg") && svg.endsWith("</svg>"));
+});
+
+Deno.test("linePlot stays readable: distinct styles for many series, lone points drawn, bounded axes, room for the legend", () => {
+  const styles = Array.from({ length: 30 }, (_, i) => seriesStyle({}, i))
+    .map((st) => `${st.color}/${st.dash}`);
+  assertEquals(new Set(styles).size, 30, "no two of 30 series look alike");
+  // 30 series of one epoch each, the highest at accuracy 1
+  const many = Array.from({ length: 30 }, (_, i) => ({
+    name: `m${i}`,
+    points: [[1, 0.5 + i / 58]] as [number, number][],
+  }));
+  const svg = linePlot({ title: "t", xLabel: "epoch", yLabel: "acc", series: many, yMax: 1 });
+  const cys = [...svg.matchAll(/<circle [^>]*cy="([^"]+)"/g)].map((m) => Number(m[1]));
+  assertEquals(cys.length, 30, "one epoch: a point per series");
+  assertEquals((svg.match(/<polyline /g) ?? []).length, 0);
+  const height = Number(/height="(\d+)"/.exec(svg)![1]);
+  assert(height >= 36 + 14 + 18 * 30, `legend of 30 entries fits: height ${height}`);
+  // the plot area starts at y = 36: with yMax 1 the top of the axis is 1 (no padding above it)
+  assertEquals(Math.min(...cys), 36);
+  const unbounded = linePlot({ title: "t", xLabel: "x", yLabel: "y", series: many });
+  const free = [...unbounded.matchAll(/<circle [^>]*cy="([^"]+)"/g)].map((m) => Number(m[1]));
+  assert(Math.min(...free) > 36, "control: without yMax the axis is padded past 1");
 });
 
 Deno.test("the table counts collapsed seeds and shows the final epoch's accuracy beside the selected one", () => {

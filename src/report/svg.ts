@@ -37,10 +37,15 @@ export interface PlotSpec {
   series: Series[];
   xLog?: boolean;
   yLog?: boolean;
+  /** Bounds the y axis may not pass (e.g. 0 and 1 for accuracies), after the 5% padding. */
+  yMin?: number;
+  yMax?: number;
   width?: number;
+  /** Default 400, taller when the legend needs it. */
   height?: number;
 }
 
+/** Twelve qualitative colours; series 13-24 repeat them dotted, 25-36 dash-dotted, and so on. */
 const COLORS = [
   "#1f77b4",
   "#d62728",
@@ -50,7 +55,23 @@ const COLORS = [
   "#8c564b",
   "#e377c2",
   "#17becf",
+  "#7f7f7f",
+  "#bcbd22",
+  "#393b79",
+  "#ad494a",
 ];
+const CYCLE_DASHES = ["", "2 3", "8 3 2 3", "1 5"];
+
+/** The colour and dash pattern of a series: distinct for the first 48 series. */
+export function seriesStyle(
+  s: Pick<Series, "color" | "dashed">,
+  index: number,
+): { color: string; dash: string } {
+  const k = s.color ?? index;
+  const color = COLORS[k % COLORS.length];
+  const dash = s.dashed ? "6 4" : CYCLE_DASHES[Math.floor(k / COLORS.length) % CYCLE_DASHES.length];
+  return { color, dash };
+}
 
 function esc(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -90,7 +111,8 @@ function ticks(lo: number, hi: number, log: boolean): number[] {
 export function linePlot(spec: PlotSpec): string {
   // legend column wide enough for the longest series name (about 7 px per character at 12 px)
   const legend = Math.max(150, 50 + 7 * Math.max(0, ...spec.series.map((s) => s.name.length)));
-  const W = spec.width ?? 490 + legend, H = spec.height ?? 400;
+  const W = spec.width ?? 490 + legend;
+  const H = spec.height ?? Math.max(400, 36 + 14 + 18 * spec.series.length + 50);
   const m = { l: 70, r: legend, t: 36, b: 50 };
   const tx = (v: number) => (spec.xLog ? Math.log10(v) : v);
   const ty = (v: number) => (spec.yLog ? Math.log10(v) : v);
@@ -108,6 +130,10 @@ export function linePlot(spec: PlotSpec): string {
   const pad = (y1 - y0) * 0.05;
   y0 -= pad;
   y1 += pad;
+  if (!spec.yLog) {
+    if (spec.yMin !== undefined) y0 = Math.max(y0, spec.yMin);
+    if (spec.yMax !== undefined) y1 = Math.min(y1, spec.yMax);
+  }
   const X = (v: number) => m.l + ((v - x0) / (x1 - x0)) * (W - m.l - m.r);
   const Y = (v: number) => H - m.b - ((v - y0) / (y1 - y0)) * (H - m.t - m.b);
   const out: string[] = [
@@ -141,16 +167,18 @@ export function linePlot(spec: PlotSpec): string {
     })">${esc(spec.yLabel)}${spec.yLog ? " (log)" : ""}</text>`,
   );
   spec.series.forEach((s, i) => {
-    const color = COLORS[(s.color ?? i) % COLORS.length];
+    const { color, dash } = seriesStyle(s, i);
+    const dashAttr = dash ? ` stroke-dasharray="${dash}"` : "";
     const p = s.points.filter(ok).map(([x, y]) => [X(tx(x)), Y(ty(y))]);
     if (!s.scatter && p.length > 1) {
       out.push(
-        `<polyline fill="none" stroke="${color}" stroke-width="1.8"${
-          s.dashed ? ' stroke-dasharray="6 4"' : ""
-        } points="${p.map(([a, b]) => `${a.toFixed(1)},${b.toFixed(1)}`).join(" ")}"/>`,
+        `<polyline fill="none" stroke="${color}" stroke-width="1.8"${dashAttr} points="${
+          p.map(([a, b]) => `${a.toFixed(1)},${b.toFixed(1)}`).join(" ")
+        }"/>`,
       );
     }
-    if (s.markers || s.scatter) {
+    // a lone point has no line to show it
+    if (s.markers || s.scatter || p.length === 1) {
       for (const [a, b] of p) {
         out.push(`<circle cx="${a.toFixed(1)}" cy="${b.toFixed(1)}" r="3" fill="${color}"/>`);
       }
@@ -159,7 +187,7 @@ export function linePlot(spec: PlotSpec): string {
     out.push(
       `<line x1="${W - m.r + 10}" x2="${W - m.r + 34}" y1="${ly - 4}" y2="${
         ly - 4
-      }" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ""}/>`,
+      }" stroke="${color}" stroke-width="2"${dashAttr}/>`,
       `<text x="${W - m.r + 40}" y="${ly}">${esc(s.name)}</text>`,
     );
   });
