@@ -134,7 +134,7 @@ async function convGrads(c: ConvCase, seed: number): Promise<Float32Array[]> {
 }
 
 /**
- * ||a - b||₂ / ||b||₂: the figure the README and the issue note report for the GPU runs (the tests'
+ * ||a - b||₂ / ||b||₂: the figure the README reports for the GPU runs (the tests'
  * test/_helpers.ts relErr is the max-abs form; kept apart so a bundle needs nothing from test/).
  */
 function relErr(a: Float32Array, b: Float32Array): number {

@@ -7,8 +7,7 @@
  *
  * Stock and ours are timed interleaved (stock, ours, stock, ours, ...) on the same tensors and the
  * best (minimum) time is reported, so that load from other processes hits both alike and the figure
- * is the least disturbed one (shared/docs/environment.md:
- * compare implementations in the same run, interleaved, and report ratios).
+ * is the least disturbed one; on a shared machine only ratios within one interleaved run compare.
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
@@ -141,7 +140,7 @@ for (const c of quick ? cases.slice(1, 3) : cases) {
   tf.dispose([x, f, dy]);
 }
 
-// One small shape against the pure-JS cpu backend (its dW is a naive loop: environment.md).
+// One small shape against the pure-JS cpu backend (its dW is a naive loop).
 {
   const c: Case = {
     name: "small 3x3/1 16->16 @16, batch 4",

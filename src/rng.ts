@@ -1,6 +1,6 @@
 /**
- * Seeded pseudo-random numbers for every random choice in the library (design.md: "every random
- * choice takes an explicit seeded generator").
+ * Seeded pseudo-random numbers for every random choice in the library: each takes an explicit
+ * seeded generator, so a run is reproducible from its config and seed.
  *
  * Generator: xoshiro128** (Blackman & Vigna), 128 bits of state held as four uint32 words, seeded
  * through splitmix32 so that nearby seeds give unrelated streams. Written here rather than taken

@@ -497,7 +497,7 @@ Deno.test("normalize: per-channel (x - mean) / std and its errors", () => {
   assertThrows(() => normalize(img, [0.5], [0.5]), AmssArgumentError, "one value per channel");
   assertThrows(() => normalize(img, [0, 0, 0], [1, 0, 1]), AmssArgumentError, "std[1]");
   assertThrows(() => normalize(img, [0, NaN, 0], [1, 1, 1]), AmssArgumentError, "mean[1]");
-  // the dataset constants are data-layouts.md's, and frozen
+  // the dataset constants are the reference loaders' values, and frozen
   assertEquals(SARCASM_MEAN, [0.48456, 0.49888, 0.53066]);
   assertEquals(TWITTER15_STD, [0.24485, 0.24617, 0.25451]);
   assertThrows(() => (IMAGENET_MEAN as number[]).push(1));

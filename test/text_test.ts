@@ -67,7 +67,7 @@ const TOKENS = [
 const VOCAB: Vocab = loadVocab(TOKENS.join("\n") + "\n", "test-vocab");
 const UNK = "[UNK]";
 
-Deno.test("TEXT_MAX_LENGTH is BERT's 128 (data-layouts.md)", () => {
+Deno.test("TEXT_MAX_LENGTH is BERT's 128, the reference max length", () => {
   assertEquals(TEXT_MAX_LENGTH, 128);
 });
 

@@ -49,7 +49,10 @@ export interface AmssConfig {
   importance?: ImportanceMode;
   /** Units kept per layer: `ceil(rho * C_l)` (paper) or `floor`. Default `ceil`. */
   rounding?: "ceil" | "floor";
-  /** Defensive mixture weight eps: sample with (1-eps) p + eps/C_l (paper-notes.md). Default 0. */
+  /**
+   * Defensive mixture weight eps: sample with (1-eps) p + eps/C_l, weighted by that mixture's
+   * inclusion probabilities (still unbiased, weights bounded by about C_l / (eps k)). Default 0.
+   */
   defensive?: number;
   /** Seed of the sampling generator. */
   seed: number;
@@ -99,7 +102,7 @@ export interface AmssInfo {
   significance?: SignificanceResult;
   /** Units kept / units, per group id. */
   kept: Record<string, [number, number]>;
-  /** Largest mask value applied this step (variance of AMSS+ weights; paper-notes.md). */
+  /** Largest mask value applied this step (AMSS+ weights explode when some p_j is tiny). */
   maxWeight: number;
   /** Groups whose importance was all zero (no gradient signal): sampled uniformly. */
   zeroImportanceGroups: string[];

@@ -118,8 +118,9 @@ export function planMasks(
 /**
  * The authors' audio-video selection: only the 3x3 convolutions inside ResNet18 stages
  * layer1..layer4, channel-wise (output channels, the last axis of a tfjs kernel); the stem, 1x1
- * downsample convs, batch norm and the fusion head stay unmasked (paper-notes.md). Names are
- * matched by `/layer[1-4]/` and the kernel shape `[3, 3, in, out]`.
+ * downsample convs, batch norm and the fusion head stay unmasked (the reference code builds a
+ * fusion-head mask but never applies it). Names are matched by `/layer[1-4]/` and the kernel shape
+ * `[3, 3, in, out]`.
  */
 export function referenceResNetUnits(name: string, shape: readonly number[]): UnitRule | null {
   return /layer[1-4]/.test(name) && shape.length === 4 && shape[0] === 3 && shape[1] === 3

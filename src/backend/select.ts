@@ -1,7 +1,6 @@
 /**
  * Backend selection for training: `auto`, `wasm`, `cpu`, `webgpu` or `tensorflow`, with a record of
- * what was chosen and why. Facts used here come from shared/docs/environment.md ("TensorFlow.js
- * under Deno"):
+ * what was chosen and why. Facts about tfjs 4.22 under Deno that it relies on:
  *
  * - `wasm` (XNNPACK) is the CPU training backend once our kernels are registered
  *   (./wasm_kernels.ts); multi-threading is off under Deno (tfjs treats Deno as Node), so 1 thread
@@ -190,9 +189,9 @@ const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|software|basic 
 
 /**
  * Mesa's drivers print "XDG_RUNTIME_DIR is invalid or not set" on every adapter request when the
- * variable is missing (environment.md: set it to a 0700 folder). Give them a private temporary
- * folder, removed when this isolate unloads; the variable is unset then too (the environment is
- * the process's, and under `deno test` the next test module would otherwise inherit a folder that
+ * variable is missing (a 0700 folder silences them). Give them a private temporary folder,
+ * removed when this isolate unloads; the variable is unset then too (the environment is the
+ * process's, and under `deno test` the next test module would otherwise inherit a folder that
  * no longer exists). Skipped silently without env/write permission.
  */
 function ensureXdgRuntimeDir(): void {

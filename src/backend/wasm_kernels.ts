@@ -7,15 +7,15 @@
  * `Conv2DBackpropFilter` kernel, so a conv net cannot train on it out of the box, and its
  * `Conv2DBackpropInput` is a slow loop. `registerWasmTrainingKernels()` registers replacements whose
  * kernel functions are built from ordinary tf ops that run on wasm, chiefly XNNPACK's forward
- * `Conv2D`; `tf.grad`, `tf.grads` and the optimizers stay unchanged. The tricks come from
- * shared/docs/environment.md ("TensorFlow.js under Deno"), where each was measured:
+ * `Conv2D`; `tf.grad`, `tf.grads` and the optimizers stay unchanged. Each is faster on wasm than
+ * what it replaces (figures in the README, "Backends"):
  *
- * - weight gradient as a dilated convolution (about 2.3x faster than an im2col matmul);
- * - input gradient as a stride-1 convolution with the flipped, channel-swapped filter (about 1.65x
- *   faster than the stock wasm kernel). For stride > 1 we go one step further than environment.md's
- *   zero-dilated dy: a sub-pixel (phase) decomposition skips the zeros, 2x to 3.3x faster again
- *   on ResNet shapes (measured here, benchmarks/kernels.ts);
- * - batch norm with a `tf.customGrad` closed-form backward (about 1.75x faster than differentiating
+ * - weight gradient as a dilated convolution (rather than an im2col matmul);
+ * - input gradient as a stride-1 convolution with the flipped, channel-swapped filter (rather than
+ *   the stock wasm kernel). For stride > 1, rather than convolving a zero-dilated dy, a sub-pixel
+ *   (phase) decomposition skips the zeros, 2x to 3.3x faster again on ResNet shapes (measured here,
+ *   benchmarks/kernels.ts);
+ * - batch norm with a `tf.customGrad` closed-form backward (rather than differentiating
  *   `tf.moments` + `tf.batchNorm` op by op); on wasm its forward and backward run as two TypeScript
  *   kernels on the heap (five passes in all; 1.5x the tf-op closed form, 2.5x op by op, measured
  *   here with benchmarks/kernels.ts), which took a narrow-ResNet18 step from 238 to 214 ms.
@@ -23,7 +23,7 @@
  * Also measured here, and avoided: wasm's StridedSlice, Reverse and Transpose of small filters are
  * slow generic index loops (see `subsample` and `subFilter`), and on tfjs-webgpu a rank-6 pad gave a
  * wrong result and corrupted an earlier unread tensor, so every op here stays at rank <= 4.
- * Nothing here is built from wasm's `Conv3DBackpropFilterV2`: environment.md found it wrong for
+ * Nothing here is built from wasm's `Conv3DBackpropFilterV2`: it gives wrong results for
  * stride > 1. `MaxPoolGrad` is replaced too, by a TypeScript loop on the wasm heap (254 -> 238 ms
  * per narrow-ResNet18 step, 1 thread, interleaved), and `Identity` by one that shares the block
  * instead of copying it (tfjs clones every tensor saved for a gradient; 1-5 ms per step).
@@ -182,8 +182,7 @@ function subsample(x: tf.Tensor4D, sh: number, sw: number, oh: number, ow: numbe
  * and right pads are chosen so the output is exactly kh x kw; where that needs a negative pad (rows
  * the forward conv never read, e.g. 'valid' with a leftover row), x is cropped instead.
  * An unpadded 1x1 conv (any stride) is a plain matmul of the sampled x, xsᵀ·dy: cheaper still.
- * Source: shared/docs/environment.md, "the weight gradient of a conv is itself a convolution"
- * (about 2.3x faster than an im2col matmul on wasm).
+ * On wasm this is faster than an im2col matmul.
  *
  * @param x forward input [N, H, W, Cin]
  * @param dy gradient of the forward output [N, oh, ow, Cout]
@@ -235,11 +234,11 @@ export function conv2dFilterGrad(
  *
  * Stride 1: one conv2d of dy with the spatially flipped filter whose in/out channels are swapped,
  * [kh, kw, Cout, Cin], top pad kh-1-padTop and a bottom pad that makes the output exactly H (crops
- * where negative). Source: shared/docs/environment.md, about 1.65x faster than the stock wasm
- * Conv2DBackpropInput (there applied to the zero-dilated dy for every stride).
- * Stride s > 1: environment.md's zero-dilated dy wastes (s²-1)/s² of the FLOPs on zeros; instead
- * each of the s² output phases is a stride-1 conv of dy with a sub-filter (every s-th flipped tap),
- * interleaved afterwards: 2x to 3.3x faster than the zero-dilated form on ResNet shapes here.
+ * where negative). On wasm this is faster than the stock Conv2DBackpropInput.
+ * Stride s > 1: the same conv of a zero-dilated dy would spend (s²-1)/s² of the FLOPs on zeros;
+ * instead each of the s² output phases is a stride-1 conv of dy with a sub-filter (every s-th
+ * flipped tap), interleaved afterwards: 2x to 3.3x faster than the zero-dilated form on ResNet
+ * shapes here.
  * Unpadded 1x1: a matmul dy·Wᵀ scattered to the sampled positions.
  *
  * @param inputShape forward input shape [N, H, W, Cin]
@@ -832,7 +831,6 @@ export type WasmKernelOptions = TrainingKernelOptions;
  * {@link conv2dInputGrad}). Idempotent: a second call with the same options does nothing. Can be
  * called before or after `tf.setBackend("wasm")`; the wasm backend package is imported by this
  * module, so its own registrations always come first and ours win.
- * Source: shared/docs/environment.md, "Facts that make it train fast".
  *
  * @param opts which kernels to register (both by default)
  */
@@ -877,8 +875,8 @@ export interface BatchNormResult<R extends tf.Rank> {
  * (means and sums over all axes but the last). The batch mean and (biased) variance are returned
  * for running statistics; they are computed inside the custom op, so they are not differentiated
  * (a stop-gradient), which is what running-statistics updates need. Works on every backend.
- * Source: shared/docs/environment.md, about 1.75x faster on wasm than differentiating
- * `tf.moments` + `tf.batchNorm` op by op (whose gradient tiles).
+ * Faster on wasm than differentiating `tf.moments` + `tf.batchNorm` op by op (whose gradient
+ * uses the slow Tile).
  *
  * @param x input [..., C], rank >= 2
  * @param gamma scale [C]

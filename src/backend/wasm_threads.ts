@@ -2,31 +2,32 @@
  * A multi-threaded tfjs `wasm` backend under Deno, from a patched copy of the pinned
  * `@tensorflow/tfjs-backend-wasm@4.22.0` bundle made at run time.
  *
- * Why a patch (shared/docs/environment.md, "Backend wasm"; read in the 4.22.0 bundle): tfjs takes
- * Deno for Node and its `WASM_HAS_MULTITHREAD_SUPPORT` flag answers false under Node. Forcing the
- * flag makes the emscripten glue hand Node's `worker_threads.Worker` a `blob:` URL for the pthread
- * worker script (ERR_WORKER_PATH) and the worker a Blob for the glue itself, neither of which works
- * here. We therefore read the bundle Deno really loads (`dist/tf-backend-wasm.node.js`, the
- * package's `main`: CommonJS, it `require`s `@tensorflow/tfjs-core`), apply a few exact string
- * replacements ({@link patchWasmBundle}; each must match exactly once, or we stop), write three
- * files into a private temporary folder (`$TMPDIR/amss-wasm-threads-<random>/`, removed when the
- * isolate unloads: ./hygiene.ts), and import the patched module with a `require` anchored at the original bundle's path, so `@tensorflow/tfjs-core`
- * resolves to the very module instance that `@tensorflow/tfjs` uses (one engine, one kernel
- * registry, one `Tensor` class). No tfjs code is kept in this repository.
+ * Why a patch (read in the 4.22.0 bundle): tfjs takes Deno for Node and its
+ * `WASM_HAS_MULTITHREAD_SUPPORT` flag answers false under Node. Forcing the flag makes the
+ * emscripten glue hand Node's `worker_threads.Worker` a `blob:` URL for the pthread worker script
+ * (ERR_WORKER_PATH) and the worker a Blob for the glue itself, neither of which works here. We
+ * therefore read the bundle Deno really loads (`dist/tf-backend-wasm.node.js`, the package's
+ * `main`: CommonJS, it `require`s `@tensorflow/tfjs-core`), apply a few exact string replacements
+ * ({@link patchWasmBundle}; each must match exactly once, or we stop), write three files into a
+ * private temporary folder (`$TMPDIR/amss-wasm-threads-<random>/`, removed when the isolate
+ * unloads: ./hygiene.ts), and import the patched module with a `require` anchored at the original
+ * bundle's path, so `@tensorflow/tfjs-core` resolves to the very module instance that
+ * `@tensorflow/tfjs` uses (one engine, one kernel registry, one `Tensor` class). No tfjs code is
+ * kept in this repository.
  *
  * The replacements: threads on in this copy only (the shared flag stays false, so the stock copy
  * still starts single-threaded after a failed attempt); the worker script and the glue the worker
  * imports come from files written once before start-up (writing them per worker raced with the
- * workers reading them: an emptied script made a worker exit and the start hang, which is likely
- * what environment.md's "5 of 30 starts hung" was); a pthread pool of `threads` workers instead of 8;
- * `emscripten_num_logical_cores()` reports `2 * threads`, because tfjs's backend.cc caps the pool at
- * `logical cores / 2` (1 on a 2-vCPU machine); workers come from `node:worker_threads` without
- * overwriting Deno's global `Worker`; a worker error during start-up fails the start instead of
- * being thrown where nothing catches it; a running pthread no longer `ref()`s its worker (it kept
- * the process alive forever after the script ended); the backend and its kernels are handed to us
- * instead of being registered, and `init` is exposed so that start-up can be timed out before
- * anything in the kernel registry changes. In the worker script, its globals are defined rather
- * than assigned (Deno's worker `location` is a read-only accessor).
+ * workers reading them: an emptied script made a worker exit and the start hang, the likely cause
+ * of the occasional hung start-ups seen with the stock pool); a pthread pool of `threads` workers
+ * instead of 8; `emscripten_num_logical_cores()` reports `2 * threads`, because tfjs's backend.cc
+ * caps the pool at `logical cores / 2` (1 on a 2-vCPU machine); workers come from
+ * `node:worker_threads` without overwriting Deno's global `Worker`; a worker error during start-up
+ * fails the start instead of being thrown where nothing catches it; a running pthread no longer
+ * `ref()`s its worker (it kept the process alive forever after the script ended); the backend and
+ * its kernels are handed to us instead of being registered, and `init` is exposed so that start-up
+ * can be timed out before anything in the kernel registry changes. In the worker script, its
+ * globals are defined rather than assigned (Deno's worker `location` is a read-only accessor).
  *
  * Start-up is guarded: {@link startWasmThreads} waits at most `timeoutMs` for the module and its
  * workers; on a timeout it terminates the attempt's workers and leaves the stock single-threaded

@@ -1,5 +1,5 @@
 /**
- * Audio front end for the dataset loaders (shared/docs/data-layouts.md): WAV decoding, mono mixing,
+ * Audio front end for the dataset loaders: WAV decoding, mono mixing,
  * band-limited resampling, a librosa-style STFT, the CREMA-D log-magnitude spectrogram and the
  * scipy-style log-PSD spectrogram of the Kinetics-Sounds pickles.
  *
@@ -19,11 +19,11 @@
  * - STFT: librosa.stft semantics (periodic Hann = scipy get_window("hann", n, fftbins=True), frames
  *   centred by padding nFft/2 on each side, one-sided bins, output [bins, frames]); FFT by `fft.js`,
  *   which needs a power-of-two size: other sizes are rejected, not padded.
- * - CREMA-D ({@link cremadSpectrogram}): as data-layouts.md says. The reference tiles with
+ * - CREMA-D ({@link cremadSpectrogram}): the reference front end. The reference tiles with
  *   np.tile(clip, 3)[:66150]; we repeat as often as needed, which is the same for every clip of at
  *   least 1 s (all CREMA-D clips) and still fills 3 s for shorter ones. librosa.stft's default pad
- *   mode was "reflect" before librosa 0.10 and is "constant" (zeros) since; data-layouts.md says
- *   zero padding, so that is what we use ({@link stft} offers both).
+ *   mode was "reflect" before librosa 0.10 and is "constant" (zeros) since; we pad with zeros
+ *   ({@link stft} offers both).
  * - Kinetics-Sounds ({@link spectrogramScipy}): scipy.signal.spectrogram's defaults, checked against
  *   scipy 1.17.1 (source read and values compared): periodic Tukey(0.25) window, each segment's
  *   mean removed (detrend "constant"), no padding, PSD scaled by 1 / (fs * sum(w^2)), one-sided with
@@ -32,7 +32,7 @@
  *   last step is our reading of the OGM-GE reference loaders, not checked against their code here.
  *   Frame count: 1 + floor((N - nperseg) / (nperseg - noverlap)). 1004 frames need N in
  *   [159989, 160147]: 160,000 samples, i.e. 10 s at 16 kHz. 10 s at 22,050 Hz (220,500 samples)
- *   gives 1384 frames, so data-layouts.md's "10 s at 22,050 Hz" does not produce its 257 x 1004.
+ *   gives 1384 frames, so 22,050 Hz audio cannot give the pickles' 257 x 1004.
  *
  * @module
  */
@@ -590,7 +590,7 @@ function fftFrame(fft: FftInstance, frame: Float64Array, spec: Float64Array, n: 
 // ------------------------------------------------------------------------------------------------
 // CREMA-D
 
-/** Sample rate of the CREMA-D audio front end (data-layouts.md). */
+/** Sample rate of the CREMA-D audio front end (the reference loader's). */
 export const CREMAD_SAMPLE_RATE = 22050;
 /** Samples fed to the CREMA-D STFT: 3 s at 22,050 Hz. */
 export const CREMAD_SAMPLES = 66150;
@@ -606,7 +606,7 @@ const LOG_EPS = 1e-7;
 /**
  * The CREMA-D STFT input: mono `samples` resampled to 22,050 Hz (when `sampleRate` differs),
  * repeated end to end to fill 3 s and cut at 66,150 samples, clipped to [-1, 1]
- * (data-layouts.md, CREMA-D). An empty clip is an error.
+ * (the reference CREMA-D loader's input). An empty clip is an error.
  */
 export function cremadWaveform(samples: Float32Array, sampleRate: number): Float32Array {
   requireInt("sampleRate", sampleRate, 1);
@@ -625,7 +625,7 @@ export function cremadWaveform(samples: Float32Array, sampleRate: number): Float
 }
 
 /**
- * The CREMA-D audio front end (data-layouts.md): {@link cremadWaveform}, then STFT n_fft 512,
+ * The CREMA-D audio front end of the reference loader: {@link cremadWaveform}, then STFT n_fft 512,
  * hop 353, periodic Hann 512, centred with zero padding, and log(|S| + 1e-7) without
  * normalisation. Returns 257 x 188 floats, row-major [bins, frames].
  */
@@ -640,7 +640,7 @@ export function cremadSpectrogram(samples: Float32Array, sampleRate: number): Fl
 // ------------------------------------------------------------------------------------------------
 // Kinetics-Sounds (scipy.signal.spectrogram)
 
-/** Shape [bins, frames] of the Kinetics-Sounds spectrogram pickles (data-layouts.md). */
+/** Shape [bins, frames] of the Kinetics-Sounds spectrogram pickles of the reference layout. */
 export const KS_SPEC_SHAPE: readonly [number, number] = Object.freeze([257, 1004]) as readonly [
   number,
   number,

@@ -1,6 +1,5 @@
 /**
- * CREMA-D (6 emotions; audio + one video frame) in the reference layout (shared/docs/
- * data-layouts.md, "CREMA-D"):
+ * CREMA-D (6 emotions; audio + one video frame) in the layout its PyTorch reference code reads:
  *
  * ```
  * ROOT/annotations/train.csv, test.csv   no header, rows "<clip>,<EMO>" (UTF-8, BOM allowed)
@@ -42,7 +41,7 @@ import { registerSampleLoader, SampleLoadError } from "./loaders.ts";
 import { AmssArgumentError, requireInt } from "../validate.ts";
 import type { Rng } from "../rng.ts";
 
-/** CREMA-D class names in label order (data-layouts.md). */
+/** CREMA-D class names in the reference label order. */
 export const CREMAD_CLASSES = ["NEU", "HAP", "SAD", "FEA", "DIS", "ANG"];
 
 /** Options of {@link loadCremad}. */

@@ -1,7 +1,7 @@
 /**
  * In-memory multi-modal datasets and seeded mini-batching. A dataset is a few splits; a split holds
  * one float32 array per modality (samples stacked along the first axis) and integer labels.
- * Nothing here knows about models or AMSS (design.md: data flows one way, batch in, record out).
+ * Nothing here knows about models or AMSS: data flows one way, a batch in, a step record out.
  *
  * @module
  */

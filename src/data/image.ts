@@ -1,5 +1,5 @@
 /**
- * Image front end of the dataset loaders (shared/docs/data-layouts.md): decode a JPEG or PNG file
+ * Image front end of the dataset loaders: decode a JPEG or PNG file
  * to RGB floats in [0, 1], then the torchvision-style transforms the reference loaders apply
  * (resize, random resized crop, centre crop, horizontal flip, grey conversion, mean/std
  * normalisation).
@@ -68,17 +68,20 @@ export interface CropBox {
 // stays `number[]` so that they can be passed where a plain array is expected.
 const frozen = (xs: number[]): number[] => Object.freeze(xs) as number[];
 
-/** ImageNet RGB mean (torchvision's `Normalize` values; data-layouts.md, CREMA-D and Kinetics-Sounds). */
+/**
+ * ImageNet RGB mean (torchvision's `Normalize` values, which the reference CREMA-D and
+ * Kinetics-Sounds loaders use for their frames).
+ */
 export const IMAGENET_MEAN: number[] = frozen([0.485, 0.456, 0.406]);
 /** ImageNet RGB standard deviation (torchvision's `Normalize` values). */
 export const IMAGENET_STD: number[] = frozen([0.229, 0.224, 0.225]);
-/** Sarcasm RGB mean (data-layouts.md, "Sarcasm and Twitter-15"). */
+/** Sarcasm RGB mean (the reference loader's value). */
 export const SARCASM_MEAN: number[] = frozen([0.48456, 0.49888, 0.53066]);
-/** Sarcasm RGB standard deviation (data-layouts.md). */
+/** Sarcasm RGB standard deviation (the reference loader's value). */
 export const SARCASM_STD: number[] = frozen([0.24399, 0.24868, 0.25736]);
-/** Twitter-15 RGB mean (data-layouts.md, "Sarcasm and Twitter-15"). */
+/** Twitter-15 RGB mean (the reference loader's value). */
 export const TWITTER15_MEAN: number[] = frozen([0.42455, 0.44051, 0.47076]);
-/** Twitter-15 RGB standard deviation (data-layouts.md). */
+/** Twitter-15 RGB standard deviation (the reference loader's value). */
 export const TWITTER15_STD: number[] = frozen([0.24485, 0.24617, 0.25451]);
 
 /** ITU-R BT.601 luma weights of R, G, B (PIL's "L" conversion). */
@@ -690,7 +693,7 @@ export interface PrepareFrameOptions {
   /**
    * Evaluation only: resize to `resize x resize` first, then take the centred `size x size` crop
    * (the Resize + CenterCrop recipe). Default: resize straight to `size x size`
-   * (data-layouts.md). Must be >= size.
+   * (the reference loaders' evaluation transform). Must be >= size.
    */
   resize?: number;
   /** Random resized crop ranges for training (torchvision defaults). */
@@ -700,8 +703,8 @@ export interface PrepareFrameOptions {
 }
 
 /**
- * Decodes one image file and applies the reference loaders' frame transform (data-layouts.md,
- * CREMA-D "Visual"): training = random resized crop to `size`, then a horizontal flip with
+ * Decodes one image file and applies the reference loaders' frame transform (CREMA-D's visual
+ * frame): training = random resized crop to `size`, then a horizontal flip with
  * probability 0.5 (torchvision's `RandomHorizontalFlip`: flip when a uniform draw is < 0.5);
  * evaluation = resize to `size x size` (or to `resize x resize` and a centred crop). Then luma
  * when `channels` is 1, then mean/std normalisation. Returns `size * size * channels` floats,

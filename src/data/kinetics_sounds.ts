@@ -1,6 +1,5 @@
 /**
- * Kinetics-Sounds (31 classes; audio + 3 frames) in the reference layout (shared/docs/
- * data-layouts.md, "Kinetics-Sounds"):
+ * Kinetics-Sounds (31 classes; audio + 3 frames) in the layout its PyTorch reference code reads:
  *
  * ```
  * ROOT/annotations/train.csv, test.csv      header row; columns youtube_id, label (others ignored)

@@ -1,6 +1,6 @@
 /**
- * NVGesture (25 classes; RGB + depth + optical flow: the K = 3 dataset) in the reference layout
- * (shared/docs/data-layouts.md, "NVGesture"), with frames already extracted from the videos:
+ * NVGesture (25 classes; RGB + depth + optical flow: the K = 3 dataset) in the layout its PyTorch
+ * reference code reads, with frames already extracted from the videos:
  *
  * ```
  * ROOT/nvgesture_train_correct_v2.lst, nvgesture_test_correct_v2.lst
@@ -13,7 +13,7 @@
  * Decoding `.avi` in TypeScript is out of scope: extract frames first (e.g.
  * `ffmpeg -i sk_color.avi <dir>/sk_color/%05d.jpg`).
  *
- * Choices where the notes are silent (options, documented here):
+ * Choices the reference layout leaves open (options, documented here):
  * - Clip frames: file k (1-based, sorted by name) is video frame k-1; a clip is video frames
  *   [start, end). When the folder holds exactly end - start files (already cut to the gesture), all
  *   of them are the clip.

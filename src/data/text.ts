@@ -1,7 +1,7 @@
 /**
- * BERT WordPiece tokenization for the text + image sets (Sarcasm, Twitter-15; see
- * shared/docs/data-layouts.md, "Sarcasm (2 classes) and Twitter-15"): bert-base-uncased tokens from
- * a user-supplied `vocab.txt`, `[CLS] ... [SEP]`, max length 128.
+ * BERT WordPiece tokenization for the text + image sets (Sarcasm, Twitter-15), as their PyTorch
+ * reference loaders use it: bert-base-uncased tokens from a user-supplied `vocab.txt`,
+ * `[CLS] ... [SEP]`, max length 128.
  *
  * The behaviour mirrors HuggingFace `BertTokenizer` (slow, Python) with `do_lower_case=True`,
  * `tokenize_chinese_chars=True`, `strip_accents=None`, which is Google's original BERT

@@ -1,6 +1,6 @@
 /**
- * Sarcasm detection (2 classes) and Twitter-15 (3 classes): text + image, in the reference layout
- * (shared/docs/data-layouts.md, "Sarcasm and Twitter-15"):
+ * Sarcasm detection (2 classes) and Twitter-15 (3 classes): text + image, in the layout
+ * their PyTorch reference code reads:
  *
  * ```
  * ROOT/annotations/train.tsv, test.tsv (and dev.tsv or val.tsv when present)
@@ -13,7 +13,7 @@
  * - Text: WordPiece ids (./text.ts), `[CLS] ... [SEP]`, padded/truncated to 128: modality `text`,
  *   kind `tokens`, shape `[128]` (ids stored as floats; the Transformer encoder embeds them).
  *   Tokenising happens once at listing time.
- * - Image: resized to `imageSize` x `imageSize` (both train and test: the layout notes prescribe
+ * - Image: resized to `imageSize` x `imageSize` (both train and test, as the reference transform:
  *   no augmentation), RGB, the dataset's own mean/std.
  * - A label that is not an integer class id is an error naming file and line; a row whose image is
  *   missing is skipped and counted.

@@ -1,7 +1,7 @@
 /**
  * Atomic file writes: write to a temporary name in the destination folder, then rename over the
  * target (rename is atomic within a filesystem), so an interrupted run never leaves a half-written
- * results file (design.md, "Writes go to a temporary name, then rename").
+ * results file.
  *
  * @module
  */

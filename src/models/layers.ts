@@ -232,8 +232,8 @@ export function batchNormTrain(
   beta: tf.Tensor,
   eps: number,
 ): BatchNormTrainResult {
-  // the closed-form backward of src/backend (environment.md: ~1.75x faster on wasm than
-  // differentiating moments + batchNorm op by op); same outputs, biased batch variance
+  // the closed-form backward of src/backend (faster on wasm than differentiating moments +
+  // batchNorm op by op); same outputs, biased batch variance
   return closedFormBatchNorm(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, eps);
 }
 

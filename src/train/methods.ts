@@ -1,13 +1,13 @@
 /**
- * Rebalancing methods behind one interface (design.md: "every rebalancing method implements one
- * interface, so the trainer has no per-method branches"). A method says which logits the default
- * loss uses and which gradient transformation stands before the optimizer, and may replace the loss
- * (PMR, G-Blending), act per epoch (PMR's prototypes, MSES, G-Blending) and keep checkpointed state
- * (see ./rebalance/base.ts for the interface). The trainer passes every transformation the same
- * per-step extras (`{ batch, fused, epoch }`: labels, uni-modal logits, features, fused logits).
+ * Rebalancing methods behind one interface, so that the trainer has no per-method branches. A
+ * method says which logits the default loss uses and which gradient transformation stands before
+ * the optimizer, and may replace the loss (PMR, G-Blending), act per epoch (PMR's prototypes, MSES,
+ * G-Blending) and keep checkpointed state (see ./rebalance/base.ts for the interface). The trainer
+ * passes every transformation the same per-step extras (`{ batch, fused, epoch }`: labels,
+ * uni-modal logits, features, fused logits).
  *
- * The methods of issue 6 live in ./rebalance/ (one module each, with the paper, the formula and
- * every choice the paper leaves open in its header): PMR, AGM, Greedy, MSES, G-Blending.
+ * PMR, AGM, Greedy, MSES and G-Blending live in ./rebalance/ (one module each, with the paper, the
+ * formula and every choice the paper leaves open in its header).
  *
  * @module
  */

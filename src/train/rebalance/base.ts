@@ -1,8 +1,7 @@
 /**
- * The one interface every rebalancing method implements (design.md: "every rebalancing method
- * implements one interface, so the trainer has no per-method branches. Methods that change the loss
- * (PMR) get a loss hook; methods that change gradients get the gradient hook"), and the small
- * helpers the method modules share.
+ * The one interface every rebalancing method implements, so that the trainer has no per-method
+ * branches (methods that change the loss, such as PMR, get a loss hook; methods that change
+ * gradients get the gradient hook), and the small helpers the method modules share.
  *
  * A {@link Method} has up to five parts, all optional but the first three:
  * - `lossOn`: which logits the default cross-entropy uses (fused, or one modality's);
