@@ -8,6 +8,7 @@
  */
 import { BACKEND_CHOICES, type BackendChoice } from "../src/backend/select.ts";
 import { DISK_DATASETS } from "../src/data/datasets.ts";
+import type { NpyNormalise } from "../src/data/npy.ts";
 import type { FusionKind } from "../src/models/fusion.ts";
 import { DEFAULT_COLLAPSE_RULE } from "../src/train/trainer.ts";
 import { flagHelp, type FlagSpec, type FlagValue, parseFlags, UsageError } from "./cli.ts";
@@ -84,7 +85,15 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     type: { kind: "string" },
     value: "FILE",
     default: "benchmarks/configs/<dataset>.json",
-    help: `dataset config (${CONFIG_DATASETS.join(", ")})`,
+    help: `dataset config (${CONFIG_DATASETS.join(", ")}; npy: encoders, optimizer, ...)`,
+  },
+  {
+    name: "normalise",
+    type: { kind: "enum", values: ["auto", "standardise", "none"] },
+    value: "MODE",
+    default: "auto (a --config's)",
+    help: "npy input scaling: auto = uint8 / 255, floats as they are; standardise = train\n" +
+      "mean/sd per modality; none = raw values",
   },
   {
     name: "smoke",
@@ -344,6 +353,7 @@ export interface BenchArgs {
   dataset: (typeof DATASETS)[number];
   data?: string;
   config?: string;
+  normalise?: NpyNormalise;
   smoke: boolean;
   limit?: number;
   workers?: number;
@@ -505,7 +515,12 @@ function benchArgs(v: Map<string, FlagValue>): BenchArgs {
     }
   };
   onlyFor("data", DISK_DATASETS, `the embedded ${dataset} dataset reads no folder`);
-  onlyFor("config", CONFIG_DATASETS, `configs are for ${CONFIG_DATASETS.join(", ")}`);
+  onlyFor(
+    "config",
+    [...CONFIG_DATASETS, "npy"],
+    `configs are for npy, ${CONFIG_DATASETS.join(", ")}`,
+  );
+  onlyFor("normalise", ["npy"], "the embedded and real datasets scale their own inputs");
   onlyFor(
     "smoke",
     CONFIG_DATASETS,
@@ -540,6 +555,7 @@ function benchArgs(v: Map<string, FlagValue>): BenchArgs {
     dataset,
     data: get("data"),
     config: get("config"),
+    normalise: get("normalise"),
     smoke: given.has("smoke"),
     limit: get("limit"),
     workers: get("workers"),

@@ -6,8 +6,10 @@
  * @module
  */
 import type { Dataset } from "../src/data/dataset.ts";
+import type { NpyNormalise } from "../src/data/npy.ts";
 import type { EncoderKind } from "../src/models/encoders.ts";
 import type { ModelSpec } from "../src/models/build.ts";
+import type { FusionKind } from "../src/models/fusion.ts";
 import type { PaperFigures } from "./report.ts";
 import type { OptimizerConfig } from "../src/train/trainer.ts";
 import { AmssArgumentError } from "../src/validate.ts";
@@ -35,6 +37,17 @@ export interface DatasetConfig {
   /** Overrides applied by `--smoke` (deep-merged). */
   smoke?: Record<string, unknown>;
 }
+
+const ENCODER_KINDS: readonly EncoderKind[] = ["resnet18", "mlp", "transformer"];
+const FUSION_KINDS: readonly FusionKind[] = [
+  "concat",
+  "sum",
+  "weight",
+  "film",
+  "late",
+  "mmtm",
+  "ml-lstm",
+];
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === "object" && !Array.isArray(v);
@@ -106,5 +119,165 @@ export function modelFromConfig(ds: Dataset, cfg: DatasetConfig): ModelSpec {
     }),
     fusion: cfg.fusion,
     numClasses: ds.classes.length,
+  };
+}
+
+/** A config for `--dataset npy` (your own data in the generic layout): every field optional. */
+export interface NpyConfig {
+  /** "npy" when given. */
+  dataset?: string;
+  description?: string;
+  /**
+   * Encoder per modality (others keep the bench's default for their input rank). An `mlp` on an
+   * image modality reads it flattened; options merge over the default encoder's when the kind is
+   * the same (e.g. `{"kind": "resnet18", "options": {"widths": [16, 32, 64, 128]}}`).
+   */
+  encoders?: Record<string, { kind: EncoderKind; options?: Record<string, unknown> }>;
+  fusion?: ModelSpec["fusion"];
+  /** Merged over the default SGD (lr 0.01, momentum 0.9, weight decay 1e-4); `--lr` wins. */
+  optimizer?: Partial<OptimizerConfig>;
+  epochs?: number;
+  batchSize?: number;
+  tau?: number;
+  units?: "paper" | "reference" | "neuron";
+  methods?: string;
+  /** Input scaling of the arrays (src/data/npy.ts); `--normalise` wins. */
+  normalise?: NpyNormalise;
+  /** Fraction of train held out for validation when there is no `val/` folder (default 0.1). */
+  valFraction?: number;
+}
+
+const NPY_FIELDS: Record<keyof NpyConfig, string> = {
+  dataset: '"npy"',
+  description: "a string",
+  encoders: "an object {modality: {kind, options}}",
+  fusion: `one of ${FUSION_KINDS.join(", ")}`,
+  optimizer: "an object {kind, lr, momentum, weightDecay, milestones, gamma}",
+  epochs: "an integer >= 1",
+  batchSize: "an integer >= 1",
+  tau: "a number > 0",
+  units: '"paper", "reference" or "neuron"',
+  methods: "a --methods list",
+  normalise: '"auto", "standardise" or "none"',
+  valFraction: "a number in (0, 1)",
+};
+
+/** Reads and checks a `--dataset npy` config; errors name the file and the field. */
+export async function readNpyConfig(path: string): Promise<NpyConfig> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new AmssArgumentError(`config not found: ${path}`);
+    throw new AmssArgumentError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!isObject(raw)) throw new AmssArgumentError(`${path}: a config must be a JSON object`);
+  for (const k of Object.keys(raw)) {
+    if (!(k in NPY_FIELDS)) {
+      throw new AmssArgumentError(
+        `${path}: unknown field "${k}" (a --dataset npy config has ${
+          Object.keys(NPY_FIELDS).join(", ")
+        })`,
+      );
+    }
+  }
+  const cfg = raw as NpyConfig;
+  const need = (field: keyof NpyConfig | string, ok: boolean, what?: string) => {
+    if (!ok) {
+      throw new AmssArgumentError(
+        `${path}: "${field}" must be ${what ?? NPY_FIELDS[field as keyof NpyConfig]}`,
+      );
+    }
+  };
+  const has = (k: keyof NpyConfig) => cfg[k] !== undefined;
+  const int1 = (x: unknown) => Number.isInteger(x) && (x as number) >= 1;
+  const pos = (x: unknown) => typeof x === "number" && Number.isFinite(x) && x > 0;
+  if (has("dataset")) need("dataset", cfg.dataset === "npy");
+  if (has("description")) need("description", typeof cfg.description === "string");
+  if (has("fusion")) need("fusion", FUSION_KINDS.includes(cfg.fusion as FusionKind));
+  if (has("epochs")) need("epochs", int1(cfg.epochs));
+  if (has("batchSize")) need("batchSize", int1(cfg.batchSize));
+  if (has("tau")) need("tau", pos(cfg.tau));
+  if (has("units")) need("units", ["paper", "reference", "neuron"].includes(cfg.units as string));
+  if (has("methods")) need("methods", typeof cfg.methods === "string" && cfg.methods !== "");
+  if (has("normalise")) {
+    need("normalise", ["auto", "standardise", "none"].includes(cfg.normalise as string));
+  }
+  if (has("valFraction")) {
+    need("valFraction", pos(cfg.valFraction) && (cfg.valFraction as number) < 1);
+  }
+  if (has("encoders")) {
+    need("encoders", isObject(cfg.encoders));
+    for (const [m, e] of Object.entries(cfg.encoders!)) {
+      need(`encoders.${m}`, isObject(e), "an object {kind, options}");
+      need(
+        `encoders.${m}.kind`,
+        ENCODER_KINDS.includes(e.kind),
+        `one of ${ENCODER_KINDS.join(", ")}`,
+      );
+      if (e.options !== undefined) need(`encoders.${m}.options`, isObject(e.options), "an object");
+    }
+  }
+  if (has("optimizer")) {
+    const o = cfg.optimizer!;
+    need("optimizer", isObject(o));
+    const known = ["kind", "lr", "momentum", "weightDecay", "milestones", "gamma"];
+    for (const k of Object.keys(o)) {
+      need(`optimizer.${k}`, known.includes(k), `one of the fields ${known.join(", ")}`);
+    }
+    if (o.kind !== undefined) {
+      need(
+        "optimizer.kind",
+        ["sgd", "adam", "adagrad"].includes(o.kind),
+        '"sgd", "adam" or "adagrad"',
+      );
+    }
+    if (o.lr !== undefined) need("optimizer.lr", pos(o.lr), "a number > 0");
+    for (const k of ["momentum", "weightDecay"] as const) {
+      const v = o[k];
+      if (v !== undefined) {
+        need(
+          `optimizer.${k}`,
+          typeof v === "number" && v >= 0 && Number.isFinite(v),
+          "a number >= 0",
+        );
+      }
+    }
+    if (o.milestones !== undefined) {
+      need(
+        "optimizer.milestones",
+        Array.isArray(o.milestones) && o.milestones.every(int1),
+        "a list of epochs (integers >= 1)",
+      );
+    }
+    if (o.gamma !== undefined) need("optimizer.gamma", pos(o.gamma), "a number > 0");
+  }
+  return cfg;
+}
+
+/**
+ * The model of a `--dataset npy` config: `base` (the bench's default for the dataset) with each
+ * configured modality's encoder and the configured fusion.
+ */
+export function modelFromNpyConfig(ds: Dataset, base: ModelSpec, cfg: NpyConfig): ModelSpec {
+  const names = ds.modalities.map((m) => m.name);
+  for (const m of Object.keys(cfg.encoders ?? {})) {
+    if (!names.includes(m)) {
+      throw new AmssArgumentError(
+        `config encoders.${m}: no modality ${JSON.stringify(m)} (the dataset's modalities are ${
+          names.join(", ")
+        })`,
+      );
+    }
+  }
+  return {
+    ...base,
+    modalities: base.modalities.map((b) => {
+      const e = cfg.encoders?.[b.name];
+      if (!e) return b;
+      const options = { ...(e.kind === b.kind ? b.options ?? {} : {}), ...(e.options ?? {}) };
+      return { ...b, kind: e.kind, options };
+    }),
+    fusion: cfg.fusion ?? base.fusion,
   };
 }

@@ -21,7 +21,14 @@ import { METHOD_NAMES, type MethodName, type MethodOptions } from "../src/train/
 import type { OptimizerConfig } from "../src/train/trainer.ts";
 import { type BenchArgs, CONFIG_DATASETS, EMBEDDED_DATASETS } from "./args.ts";
 import { UsageError } from "./cli.ts";
-import { type DatasetConfig, modelFromConfig, readConfig } from "./config.ts";
+import {
+  type DatasetConfig,
+  modelFromConfig,
+  modelFromNpyConfig,
+  type NpyConfig,
+  readConfig,
+  readNpyConfig,
+} from "./config.ts";
 import { optionsFor, parseMethodOptions } from "./method_options.ts";
 import { type Suite, type SuiteContext, SUITES } from "./suites.ts";
 
@@ -35,6 +42,8 @@ const AMSS_FAMILY: readonly MethodName[] = ["amss", "amss+", "random-mask"];
 export interface LoadedData {
   ds: Dataset;
   config: DatasetConfig | null;
+  /** `--config` of `--dataset npy`. */
+  npyConfig?: NpyConfig | null;
   /** Decode workers of datasets read from disk (closed by the caller). */
   pool: WorkerPool | null;
   reader?: SampleReader;
@@ -80,12 +89,17 @@ async function datasetConfig(args: BenchArgs): Promise<DatasetConfig | null> {
   if (!(CONFIG_DATASETS as readonly string[]).includes(args.dataset)) return null;
   const path = args.config ??
     new URL(`./configs/${args.dataset}.json`, import.meta.url).pathname;
+  return await readConfig(await existingConfig(path), args.smoke);
+}
+
+/** `path` when it exists; else a usage error naming it. */
+async function existingConfig(path: string): Promise<string> {
   try {
     await Deno.stat(path);
   } catch {
     throw new UsageError(`--config ${path}: file not found`, "a dataset config JSON file");
   }
-  return await readConfig(path, args.smoke);
+  return path;
 }
 
 /** The encoders of the embedded and npy datasets: MLP for the embedded ones, ResNet for npy. */
@@ -97,6 +111,9 @@ function modelKindOf(args: BenchArgs): "mlp" | "resnet" {
 /** Loads (or generates) the dataset of `args`; data errors name the file. */
 export async function loadData(args: BenchArgs): Promise<LoadedData> {
   const config = await datasetConfig(args);
+  const npyConfig = args.dataset === "npy" && args.config
+    ? await readNpyConfig(await existingConfig(args.config))
+    : null;
   let ds: Dataset;
   let pool: WorkerPool | null = null;
   if (args.dataset === "synthetic") {
@@ -117,7 +134,10 @@ export async function loadData(args: BenchArgs): Promise<LoadedData> {
       }
       : full;
   } else if (args.dataset === "npy") {
-    ds = await loadNpyDataset(args.data!);
+    ds = await loadNpyDataset(args.data!, {
+      normalise: args.normalise ?? npyConfig?.normalise,
+      valFraction: npyConfig?.valFraction,
+    });
   } else {
     ds = await loadDiskDataset(args.dataset as DiskDatasetName, args.data!, {
       ...config!.loader,
@@ -136,10 +156,14 @@ export async function loadData(args: BenchArgs): Promise<LoadedData> {
       test: limitSplit(ds.test, limit, ds.modalities),
     };
   }
-  if (modelKindOf(args) === "mlp") {
-    for (const m of ds.modalities) if (m.kind === "image") ds = flattenModality(ds, m.name);
+  const allMlp = modelKindOf(args) === "mlp";
+  for (const m of ds.modalities) {
+    // an MLP reads an image flattened: all of them with --model mlp, or one a config gives an MLP
+    if (m.kind === "image" && (allMlp || npyConfig?.encoders?.[m.name]?.kind === "mlp")) {
+      ds = flattenModality(ds, m.name);
+    }
   }
-  return { ds, config, pool, reader: pool ?? undefined };
+  return { ds, config, npyConfig, pool, reader: pool ?? undefined };
 }
 
 /**
@@ -269,20 +293,32 @@ export function defaultOut(now = new Date()): string {
 /** The grid of runs and the settings of an invocation; throws {@link UsageError}. */
 export function makePlan(args: BenchArgs, data: LoadedData): Plan {
   const { ds, config } = data;
+  const user = data.npyConfig ?? null;
   const modalities = ds.modalities.map((m) => m.name);
   const quick = args.quick;
   const suite: Suite | null = args.suite ? SUITES[args.suite] : null;
   const nSeeds = suite?.defaultSeeds ?? (quick ? 1 : 3);
   const seeds = args.seeds ?? Array.from({ length: nSeeds }, (_, i) => i + 1);
-  const taus = args.taus ?? [config?.tau ?? 0.25];
-  const epochs = args.epochs ?? config?.epochs ?? (quick ? 6 : 15);
-  const batchSize = args.batchSize ?? config?.batchSize ?? 32;
+  const taus = args.taus ?? [config?.tau ?? user?.tau ?? 0.25];
+  const epochs = args.epochs ?? config?.epochs ?? user?.epochs ?? (quick ? 6 : 15);
+  const batchSize = args.batchSize ?? config?.batchSize ?? user?.batchSize ?? 32;
   const optimizer: OptimizerConfig = config
     ? { ...config.optimizer, lr: args.lr ?? config.optimizer.lr }
-    : { kind: "sgd", lr: args.lr ?? 0.01, momentum: 0.9, weightDecay: 1e-4 };
+    : {
+      kind: "sgd",
+      momentum: 0.9,
+      weightDecay: 1e-4,
+      ...user?.optimizer,
+      lr: args.lr ?? user?.optimizer?.lr ?? 0.01,
+    };
   const modelKind = modelKindOf(args);
-  const units = args.units ?? config?.units ?? (modelKind === "mlp" ? "neuron" : "paper");
-  const baseModel = config ? modelFromConfig(ds, config) : modelFor(ds);
+  const units = args.units ?? config?.units ?? user?.units ??
+    (modelKind === "mlp" ? "neuron" : "paper");
+  const baseModel = config
+    ? modelFromConfig(ds, config)
+    : user
+    ? modelFromNpyConfig(ds, modelFor(ds), user)
+    : modelFor(ds);
   const suiteCtx: SuiteContext = {
     dataset: args.dataset,
     modalities,
@@ -315,7 +351,10 @@ export function makePlan(args: BenchArgs, data: LoadedData): Plan {
       }
     }
   } else {
-    const methods = expandMethods(args.methods ?? config?.methods ?? DEFAULT_METHODS, modalities);
+    const methods = expandMethods(
+      args.methods ?? config?.methods ?? user?.methods ?? DEFAULT_METHODS,
+      modalities,
+    );
     for (const m of methods) {
       // tau is a sweep axis of the methods whose training reads it; the others run once and log
       // rho (Eq. 4) with the first tau

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { BENCH_FLAGS, parseCommand } from "../benchmarks/args.ts";
 import { UsageError } from "../benchmarks/cli.ts";
+import { readNpyConfig } from "../benchmarks/config.ts";
 import { bench, writeTinyNpy } from "./_bench.ts";
 import { tempDir } from "./_helpers.ts";
 
@@ -104,6 +105,14 @@ const USAGE_CASES: [string[], number, string][] = [
     2,
     "none.json: file not found",
   ],
+  [
+    ["--dataset", "npy", "--data", data, "--config", `${root}/none.json`],
+    2,
+    "none.json: file not found",
+  ],
+  [["--normalise", "standardise"], 2, "--normalise does not apply to --dataset synthetic"],
+  [["--dataset", "mnist-2view", "--config", "c.json"], 2, "--config does not apply"],
+  [["--dataset", "npy", "--data", data, "--normalise", "unit"], 2, '--normalise got "unit"'],
   [["report"], 2, "report needs at least one run folder"],
   [["report", `${root}/none`], 2, "run folder not found"],
   [["engine", "extra"], 2, 'unexpected argument "extra"'],
@@ -214,4 +223,106 @@ Deno.test("sweep axes apply only to the methods that read them: joint runs once 
   const fp = JSON.parse(await Deno.readTextFile(`${root}/taus/joint/seed-1/fingerprint.json`));
   assertEquals(fp.options, {}, "joint's options hold nothing it does not read");
   assertEquals(fp.tau, 0.2, "joint logs rho with the first tau");
+});
+
+Deno.test("--dataset npy --config sets encoders, optimizer, schedule and input scaling; flags win; bad configs name the field", async () => {
+  const cfg = `${root}/npy-config.json`;
+  await Deno.writeTextFile(
+    cfg,
+    JSON.stringify({
+      dataset: "npy",
+      encoders: { b: { kind: "mlp", options: { hidden: [16] } } },
+      optimizer: { kind: "adam", lr: 0.005, weightDecay: 0 },
+      epochs: 2,
+      batchSize: 8,
+      normalise: "standardise",
+      methods: "joint",
+    }),
+  );
+  const out = `${root}/npy-config-out`;
+  const r = await bench([
+    "--dataset",
+    "npy",
+    "--data",
+    data,
+    "--config",
+    cfg,
+    "--lr",
+    "0.002",
+    "--backend",
+    "cpu",
+    "--progress",
+    "none",
+    "--seeds",
+    "1",
+    "--out",
+    out,
+  ]);
+  assertEquals(r.code, 0, r.err);
+  const fp = JSON.parse(await Deno.readTextFile(`${out}/joint/seed-1/fingerprint.json`));
+  assertEquals(fp.optimizer, { kind: "adam", momentum: 0.9, weightDecay: 0, lr: 0.002 });
+  assertEquals([fp.epochs, fp.batchSize], [2, 8]);
+  const enc = Object.fromEntries(
+    fp.model.modalities.map((m: { name: string; kind: string; options: unknown }) => [m.name, m]),
+  );
+  assertEquals(enc.b.kind, "mlp");
+  assertEquals(enc.b.options, { hidden: [16] }, "config options over the default MLP's");
+  assertEquals(
+    enc.a.options,
+    { hidden: [32, 32] },
+    "a modality the config leaves keeps the default",
+  );
+  const summary = JSON.parse(await Deno.readTextFile(`${out}/joint/seed-1/summary.json`));
+  assertEquals(summary.history.length, 2);
+
+  // the same data standardised differ from the raw data: another dataset identity, refused
+  const raw = await bench([
+    "--dataset",
+    "npy",
+    "--data",
+    data,
+    "--config",
+    cfg,
+    "--lr",
+    "0.002",
+    "--normalise",
+    "none",
+    "--backend",
+    "cpu",
+    "--progress",
+    "none",
+    "--seeds",
+    "1",
+    "--out",
+    out,
+  ]);
+  assertEquals(raw.code, 2, raw.err);
+  assertStringIncludes(raw.err, "holds a sweep with dataset.");
+
+  for (
+    const [body, text] of [
+      [{ encoder: {} }, 'unknown field "encoder" (a --dataset npy config has dataset, description'],
+      [{ optimizer: { kind: "rmsprop" } }, '"optimizer.kind" must be "sgd", "adam" or "adagrad"'],
+      [{ encoders: { c: { kind: "mlp" } } }, 'config encoders.c: no modality "c"'],
+      [{ epochs: 0 }, '"epochs" must be an integer >= 1'],
+    ] as const
+  ) {
+    await Deno.writeTextFile(cfg, JSON.stringify(body));
+    const bad = await bench(["--dataset", "npy", "--data", data, "--config", cfg, "--out", out]);
+    assertEquals(bad.code, 1, `${JSON.stringify(body)}: ${bad.err}`);
+    assertEquals(bad.err.split("\n").length, 1, bad.err);
+    assertStringIncludes(bad.err, text);
+  }
+});
+
+Deno.test("the README's npy config example is a valid config", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const at = readme.indexOf("(`--config my.json`");
+  assert(at >= 0, "README lost its npy config example");
+  const start = readme.indexOf("```json\n", at) + "```json\n".length;
+  const path = `${root}/readme-config.json`;
+  await Deno.writeTextFile(path, readme.slice(start, readme.indexOf("\n```", start)));
+  const cfg = await readNpyConfig(path);
+  assertEquals(cfg.optimizer?.kind, "adam");
+  assertEquals(Object.keys(cfg.encoders ?? {}), ["visual", "depth"]);
 });

@@ -32,7 +32,7 @@ async function makeDataset(opts: { val?: boolean } = {}): Promise<string> {
   return dir;
 }
 
-Deno.test("the generic npy layout loads: shapes, kinds, uint8 widened, labels, val held out when absent", async () => {
+Deno.test("the generic npy layout loads: shapes, kinds, uint8 scaled to [0, 1], labels, val held out when absent", async () => {
   const dir = await makeDataset();
   const dir2 = await makeDataset({ val: true });
   try {
@@ -44,8 +44,8 @@ Deno.test("the generic npy layout loads: shapes, kinds, uint8 widened, labels, v
     assertEquals(ds.valSource, "held-out");
     assertEquals(ds.train.n + ds.val.n, 30);
     assertEquals(ds.val.n, 6);
-    assertEquals(ds.test.inputs.visual[7], 7);
-    assertEquals(ds.test.inputs.audio[8], Math.fround(8 / 7));
+    assertEquals(ds.test.inputs.visual[7], Math.fround(7 * (1 / 255)), "uint8 / 255 by default");
+    assertEquals(ds.test.inputs.audio[8], Math.fround(8 / 7), "float32 as it is");
     const withVal = await loadNpyDataset(dir2);
     assertEquals(withVal.valSource, "split");
     assertEquals(withVal.train.n, 30);
@@ -53,6 +53,57 @@ Deno.test("the generic npy layout loads: shapes, kinds, uint8 widened, labels, v
     await Deno.remove(dir, { recursive: true });
     await Deno.remove(dir2, { recursive: true });
   }
+});
+
+Deno.test("npy normalisation: auto (uint8 / 255), none (raw), standardise (train statistics for every split)", async () => {
+  const dir = await makeDataset({ val: true });
+  const raw = await loadNpyDataset(dir, { normalise: "none" });
+  assertEquals(raw.test.inputs.visual[7], 7);
+  assertEquals(raw.meta.normalise, {
+    mode: "none",
+    modalities: {
+      audio: { dtype: "f4", shift: 0, scale: 1 },
+      visual: { dtype: "u1", shift: 0, scale: 1 },
+    },
+  });
+  const auto = await loadNpyDataset(dir);
+  assertEquals((auto.meta.normalise as { mode: string }).mode, "auto");
+  for (const s of ["train", "val", "test"] as const) {
+    const v = auto[s].inputs.visual, r = raw[s].inputs.visual;
+    assert(v.every((x, i) => x === Math.fround(r[i] * (1 / 255))), `${s}: visual / 255`);
+    assertEquals(auto[s].inputs.audio, raw[s].inputs.audio, `${s}: float32 untouched`);
+  }
+  const std = await loadNpyDataset(dir, { normalise: "standardise" });
+  for (const m of ["audio", "visual"]) {
+    const x = std.train.inputs[m];
+    const mean = x.reduce((a, b) => a + b, 0) / x.length;
+    const sd = Math.sqrt(x.reduce((a, b) => a + (b - mean) ** 2, 0) / x.length);
+    // float32 storage: relative error of each value ~6e-8, summed over <= 240 values
+    assert(Math.abs(mean) < 1e-5 && Math.abs(sd - 1) < 1e-5, `${m}: train mean ${mean}, sd ${sd}`);
+    // test values: (raw - train mean) / train sd, not the test split's own statistics
+    const r = raw.train.inputs[m];
+    const rMean = r.reduce((a, b) => a + b, 0) / r.length;
+    const rSd = Math.sqrt(r.reduce((a, b) => a + (b - rMean) ** 2, 0) / r.length);
+    const t = std.test.inputs[m], tr = raw.test.inputs[m];
+    assert(
+      t.every((v, i) => Math.abs(v - (tr[i] - rMean) / rSd) < 1e-5 * (1 + Math.abs(v))),
+      `${m}: test standardised with the train statistics`,
+    );
+  }
+  await assertRejects(
+    () => loadNpyDataset(dir, { normalise: "unit" as "auto" }),
+    AmssArgumentError,
+    'normalise must be "auto", "standardise" or "none", got "unit"',
+  );
+  await Deno.writeFile(
+    `${dir}/train/audio.npy`,
+    new Uint8Array(dump(new Float32Array(30 * 8).fill(2), [30, 2, 2, 2])),
+  );
+  await assertRejects(
+    () => loadNpyDataset(dir, { normalise: "standardise" }),
+    AmssArgumentError,
+    "train/audio.npy: every training value is 2",
+  );
 });
 
 Deno.test("malformed npy datasets give clear errors naming the file", async () => {

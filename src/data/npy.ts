@@ -1,5 +1,5 @@
 /**
- * The generic prepared-tensor layout (`--dataset npy --data DIR`, shared/docs/data-layouts.md):
+ * The generic prepared-tensor layout (`--dataset npy --data DIR`):
  *
  * ```
  * DIR/meta.json            {"name": "...", "modalities": ["audio", "visual"], "classes": ["c0", ...]}
@@ -14,8 +14,13 @@
  *
  * `.npy` parsing uses the npm package `npyjs` (float16 is widened to float32 by it); we add the
  * checks it does not make (truncated data, Fortran order, dtypes, first dimensions), each a clear
- * error naming the file. uint8 values are converted to float as they are (0..255): normalising is
- * the job of whoever prepared the arrays.
+ * error naming the file.
+ *
+ * Input scaling ({@link NpyNormalise}, recorded in the dataset's `meta.normalise`): by default
+ * (`"auto"`) uint8 arrays, almost always 8-bit images, are divided by 255 into [0, 1] and float
+ * arrays are used as they are; `"standardise"` maps each modality to zero mean and unit standard
+ * deviation with one mean and one standard deviation over all of its training values (val and test
+ * use the training statistics); `"none"` keeps raw values (uint8 as 0..255).
  *
  * @module
  */
@@ -30,6 +35,16 @@ import {
   type Split,
   validateSplit,
 } from "./dataset.ts";
+
+/** How {@link loadNpyDataset} scales the inputs (module comment). */
+export type NpyNormalise = "auto" | "standardise" | "none";
+
+/** The scaling applied to one modality: `x -> (x - shift) * scale`. */
+export interface NpyScaling {
+  dtype: string;
+  shift: number;
+  scale: number;
+}
 
 /** A parsed `.npy` array, checked. */
 export interface NpyData {
@@ -145,7 +160,7 @@ async function readSplit(
   modalityNames: string[],
   numClasses: number,
   specs?: ModalitySpec[],
-): Promise<{ split: Split; specs: ModalitySpec[] }> {
+): Promise<{ split: Split; specs: ModalitySpec[]; dtypes: string[] }> {
   const labelsPath = `${dir}/${split}/labels.npy`;
   const labels = await readNpy(labelsPath);
   if (!INT_DTYPES.has(labels.dtype.replace(/^[<>|=]/, ""))) {
@@ -176,6 +191,7 @@ async function readSplit(
   }
   const inputs: Record<string, Float32Array> = {};
   const out: ModalitySpec[] = [];
+  const dtypes: string[] = [];
   for (const [k, m] of modalityNames.entries()) {
     const path = `${dir}/${split}/${m}.npy`;
     const arr = await readNpy(path);
@@ -214,8 +230,51 @@ async function readSplit(
       throw new AmssArgumentError(`${path}: value ${bad} is ${inputs[m][bad]} (NaN or infinite)`);
     }
     out.push(spec);
+    dtypes.push(arr.dtype.replace(/^[<>|=]/, ""));
   }
-  return { split: { n, labels: lab, inputs }, specs: out };
+  return { split: { n, labels: lab, inputs }, specs: out, dtypes };
+}
+
+/**
+ * The scaling of each modality under `mode`, from the training split: uint8 / 255 for "auto",
+ * train mean and standard deviation (float64 sums over every value) for "standardise".
+ */
+function scalings(
+  mode: NpyNormalise,
+  train: Split,
+  names: readonly string[],
+  dtypes: readonly string[],
+  where: string,
+): Record<string, NpyScaling> {
+  return Object.fromEntries(names.map((m, k) => {
+    const dtype = dtypes[k];
+    if (mode === "none" || (mode === "auto" && dtype !== "u1")) {
+      return [m, { dtype, shift: 0, scale: 1 }];
+    }
+    if (mode === "auto") return [m, { dtype, shift: 0, scale: 1 / 255 }];
+    const x = train.inputs[m] as Float32Array;
+    let sum = 0;
+    for (const v of x) sum += v;
+    const mean = sum / x.length;
+    let sq = 0;
+    for (const v of x) sq += (v - mean) ** 2;
+    const sd = Math.sqrt(sq / x.length);
+    if (!(sd > 0)) {
+      throw new AmssArgumentError(
+        `${where}/train/${m}.npy: every training value is ${mean}; "standardise" needs values that ` +
+          `vary (use normalise "auto" or "none")`,
+      );
+    }
+    return [m, { dtype, shift: mean, scale: 1 / sd }];
+  }));
+}
+
+function applyScaling(split: Split, scaling: Record<string, NpyScaling>): void {
+  for (const [m, { shift, scale }] of Object.entries(scaling)) {
+    if (shift === 0 && scale === 1) continue;
+    const x = split.inputs[m] as Float32Array;
+    for (let i = 0; i < x.length; i++) x[i] = (x[i] - shift) * scale;
+  }
 }
 
 /**
@@ -224,8 +283,14 @@ async function readSplit(
  */
 export async function loadNpyDataset(
   dir: string,
-  opts: { valFraction?: number; seed?: number } = {},
+  opts: { valFraction?: number; seed?: number; normalise?: NpyNormalise } = {},
 ): Promise<Dataset<Split>> {
+  const mode = opts.normalise ?? "auto";
+  if (!["auto", "standardise", "none"].includes(mode)) {
+    throw new AmssArgumentError(
+      `normalise must be "auto", "standardise" or "none", got ${JSON.stringify(mode)}`,
+    );
+  }
   const metaPath = `${dir}/meta.json`;
   let meta: unknown;
   try {
@@ -267,6 +332,7 @@ export async function loadNpyDataset(
   }
   const train = await readSplit(dir, "train", mods, classes.length);
   const test = await readSplit(dir, "test", mods, classes.length, train.specs);
+
   // a val/ folder is a split of its own: a missing file in it is an error, never a silent hold-out
   const hasVal = await exists(`${dir}/val`);
   let trainSplit = train.split;
@@ -296,6 +362,9 @@ export async function loadNpyDataset(
     trainSplit = held.train;
     val = held.val;
   }
+  // statistics from the samples that train (after any hold-out), applied to every split
+  const scaling = scalings(mode, trainSplit, mods, train.dtypes, dir);
+  for (const split of [trainSplit, val, test.split]) applyScaling(split, scaling);
   const ds: Dataset<Split> = {
     name: typeof name === "string" ? name : dir,
     modalities: train.specs,
@@ -304,7 +373,7 @@ export async function loadNpyDataset(
     val,
     test: test.split,
     valSource: hasVal ? "split" : "held-out",
-    meta: { source: dir, layout: "npy" },
+    meta: { source: dir, layout: "npy", normalise: { mode, modalities: scaling } },
   };
   for (const s of ["train", "val", "test"] as const) {
     validateSplit(`${dir}/${s}`, ds[s], ds.modalities, classes.length);
