@@ -1,5 +1,5 @@
 /**
- * The registry of `deno task proofs`: every claim module, in the issue's order (claims 1-8).
+ * The registry of `deno task proofs`: every claim module, in report order (claims 1-8).
  *
  * @module
  */

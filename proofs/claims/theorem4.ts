@@ -11,6 +11,18 @@
  * the authors' 1/(p_j + 1/C_l) scales; (c) for the latter two, what happens under Theorem 4's
  * recipe anyway (the theorem does not cover them).
  *
+ * Verdict rule ({@link theorem4Verdict}). The paper claims that AMSS+ (Eq. 5, and its practical
+ * form 1/(p_j + a)) satisfies Eq. 23 and therefore Eq. 25. The implication "Assumption 4 => Eq. 25"
+ * is tested on masks that do satisfy Eq. 23: the HT masks, whose unbiasedness is measured by plain
+ * Monte Carlo over masks (no closed form); if they are not measured unbiased the test of the
+ * implication is void and the claim throws (a control failure: HT weights are unbiased by
+ * construction, so a measured bias is a defect of the engine or the estimator, not of the paper).
+ * FAILS: an HT average exceeds Eq. 25 beyond seed noise or diverges (a counterexample to the
+ * theorem). HOLDS-UNDER-CONDITION: Eq. 25 held for HT, but one of the AMSS+ scales the paper uses
+ * (1/p_j, 1/(p_j + 1/C_l)) violates Eq. 23 (relative bias above {@link UNBIASED_TOL}): the theorem
+ * holds for AMSS+ only with inclusion-probability weights. HOLDS: Eq. 25 held and the paper's
+ * scales are unbiased as well. A mean above its bound within the noise throws (inconclusive).
+ *
  * @module
  */
 import type { Claim, ClaimOptions, ClaimResult, Plot, Verdict } from "../claim.ts";
@@ -31,7 +43,7 @@ import {
   METHODS,
 } from "../../src/theory/masked_sgd.ts";
 import { convergenceExperiment, pointMoments } from "../../src/theory/estimators.ts";
-import { OBJECTIVES } from "./_common.ts";
+import { type BoundCase, boundOutcome, OBJECTIVES } from "./_common.ts";
 
 /** The verdict this suite has established (regression guard). */
 export const EXPECTED: Verdict = "HOLDS-UNDER-CONDITION";
@@ -42,9 +54,45 @@ const HT: MethodName[] = ["amss+ht", "amss+ht-systematic"];
 const BIASED: MethodName[] = ["amss+paper", "amss+reference"];
 const RATIOS = [0.5, 0.75];
 
-/** Relative bias above which Eq. 23 counts as violated, and below which as satisfied. */
-const UNBIASED_TOL = 0.05;
-const BIASED_MIN = 0.5;
+/**
+ * Relative bias ||E[g ⊙ m] - grad L|| / ||grad L|| above which Eq. 23 counts as violated, and at or
+ * below which as satisfied. For an unbiased mask, the debiased plain Monte-Carlo estimate of
+ * ||g ⊙ (E[m | g] - 1)||^2 / ||g||^2 over M draws is a weighted sum of chi-square(1) terms minus
+ * its mean s^2 (s the reported standard error, ∝ 1/sqrt(M)); its standard deviation is about
+ * sqrt(2 / d_eff) s^2, with d_eff <= d the effective number of coordinates. With s ≈ 0.026
+ * (M = 1024, quick mode) even d_eff = 8 gives 3.4e-4, and 0.05^2 = 2.5e-3 is over 7 of those.
+ */
+export const UNBIASED_TOL = 0.05;
+
+/** The measured numbers {@link theorem4Verdict} decides on. */
+export interface Theorem4Evidence {
+  /** Every (objective, HT mask, T) case: measured mean, its standard error, Eq. 25's bound. */
+  htCases: readonly BoundCase[];
+  /** Largest plain-Monte-Carlo relative bias ||g ⊙ (E[m | g] - 1)|| / ||g|| of the HT masks. */
+  htMaxCondBias: number;
+  /** Largest relative bias ||E[g ⊙ m] - grad L|| / ||grad L|| of the paper's AMSS+ scales. */
+  amssPlusMaxRelBias: number;
+}
+
+/**
+ * The verdict rule of this claim (see the module doc): Theorem 4 (Eq. 25) under Eq. 23.
+ *
+ * @throws {Error} when the HT masks are not measured unbiased (control), there are no cases, or an
+ *   HT mean lies above its bound within the noise (inconclusive).
+ */
+export function theorem4Verdict(e: Theorem4Evidence): Verdict {
+  if (!(e.htMaxCondBias <= UNBIASED_TOL)) {
+    throw new Error(
+      `theorem4: control check failed: HT masks measured biased (${e.htMaxCondBias} > ${UNBIASED_TOL})`,
+    );
+  }
+  const outcome = boundOutcome(e.htCases);
+  if (outcome === "violated") return "FAILS";
+  if (outcome === "inconclusive") {
+    throw new Error("theorem4: an HT mean is above Eq. 25 within seed noise; inconclusive");
+  }
+  return e.amssPlusMaxRelBias > UNBIASED_TOL ? "HOLDS-UNDER-CONDITION" : "HOLDS";
+}
 
 const fmt = (x: number, digits = 3) =>
   Number.isFinite(x) ? Number(x.toPrecision(digits)).toString() : String(x);
@@ -150,6 +198,7 @@ export function runTheorem4(opts: ClaimOptions): ClaimResult {
     "| objective | scale | T | measured | Eq. 25 with its Eq. 24 constants | held numerically |",
     "|---|---|---|---|---|---|",
   ];
+  const htCases: BoundCase[] = [];
   let htHolds = true;
   let htMinSlack = Infinity;
   let recipeHeld = true;
@@ -184,6 +233,7 @@ export function runTheorem4(opts: ClaimOptions): ClaimResult {
         const slack = r.bound4 / r.mean;
         htMinSlack = Math.min(htMinSlack, slack);
         if (!(r.mean <= r.bound4) || r.diverged) htHolds = false;
+        htCases.push({ mean: r.mean, stdErr: r.stdErr, bound: r.bound4, diverged: r.diverged });
         numbers[`${key}.T${r.T}.measured`] = r.mean;
         numbers[`${key}.T${r.T}.bound`] = r.bound4;
         boundLines.push(
@@ -265,12 +315,12 @@ export function runTheorem4(opts: ClaimOptions): ClaimResult {
   }
 
   const htRows = biasRows.filter((b) => HT.includes(b.method));
-  // HT: the direct Monte Carlo check of E[m | g] = 1 (no closed form) and the integrated bias
-  const htBias = Math.max(...htRows.map((b) => Math.max(b.condBias, b.relBias)));
-  const htUnbiased = htBias <= UNBIASED_TOL;
+  // HT: only the direct Monte Carlo check of E[m | g] = 1 counts as evidence; the integrated bias
+  // of the HT rows uses E[m | g] = 1 by construction and antithetic noise, so it is 0 by design
+  const htBias = Math.max(...htRows.map((b) => b.condBias));
   const biasedRows = biasRows.filter((b) => BIASED.includes(b.method));
   const minBias = Math.min(...biasedRows.map((b) => b.relBias));
-  const paperBiased = minBias >= BIASED_MIN;
+  const maxBias = Math.max(...biasedRows.map((b) => b.relBias));
   const avg = (m: MethodName, f: (b: BiasRow) => number) => {
     const rs = biasRows.filter((b) => b.method === m);
     return rs.reduce((a, b) => a + f(b), 0) / rs.length;
@@ -279,21 +329,18 @@ export function runTheorem4(opts: ClaimOptions): ClaimResult {
   const gainRef = avg("amss+reference", (b) => b.gain);
   const biasPaper = avg("amss+paper", (b) => b.relBias);
   const biasRef = avg("amss+reference", (b) => b.relBias);
-  const verdict: Verdict = !htHolds || !htUnbiased
-    ? "FAILS"
-    : paperBiased
-    ? "HOLDS-UNDER-CONDITION"
-    : "HOLDS";
+  const verdict = theorem4Verdict({ htCases, htMaxCondBias: htBias, amssPlusMaxRelBias: maxBias });
   const seconds = (performance.now() - t0) / 1000;
   Object.assign(numbers, {
     htBoundHeld: htHolds,
     htMinSlack,
-    htMaxRelBias: htBias,
+    htMaxCondBias: htBias,
     paperGain: gainPaper,
     paperRelBias: biasPaper,
     referenceGain: gainRef,
     referenceRelBias: biasRef,
     biasedMinRelBias: minBias,
+    biasedMaxRelBias: maxBias,
     biasedRecipeHeldNumerically: recipeHeld,
     seconds,
   });
@@ -335,7 +382,8 @@ export function runTheorem4(opts: ClaimOptions): ClaimResult {
     "probabilities by quadrature; for the rank-conditioning HT weights E[m_j | g] = 1 by construction),",
     "max over the points; gain and cosine compare E[g ⊙ m] with grad L. Last columns: an independent",
     "check that uses no closed form, E[m | g] by plain Monte Carlo over masks for one stochastic",
-    "gradient g per point (debiased relative error, max over points). App. A.2 (Eq. 22) defines p_j",
+    "gradient g per point (debiased relative error, max over points); for the HT rows only this",
+    "check counts as evidence (their first column is 0 by construction). App. A.2 (Eq. 22) defines p_j",
     "as the INCLUSION probability",
     "P(unit j selected); Eq. 5 and Sec. 3.2.2 use the normalised importance (the sampling weight)",
     "instead. For k > 1 units drawn without replacement the two differ (pi_j ~ k p_j), so 1/p_j",
