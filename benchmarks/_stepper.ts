@@ -5,7 +5,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { buildModel, type ModelSpec } from "../src/models/build.ts";
 import { modalBatchFromOutputs, variableGradsByName } from "../src/models/model.ts";
-import { createMethod, type MethodName } from "../src/train/methods.ts";
+import { uniModalFisher } from "../src/train/fisher.ts";
+import { createMethod, type MethodName, type MethodOptions } from "../src/train/methods.ts";
 import { chain, disposeState, sgd, step } from "../src/transform.ts";
 
 /** Median of a list of numbers. */
@@ -14,7 +15,9 @@ export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor
 /**
  * A closure running one training step of `method` (AMSS+ with Horvitz-Thompson weights for
  * "amss+") on a fixed batch of `batch` samples, with the AMSS units of `units` (paper: App. C.2;
- * reference: only ResNet layer1-4 3x3 convs); `run()` returns its ms, waiting for the device.
+ * reference: only ResNet layer1-4 3x3 convs) and further method options `extra` (e.g. importance
+ * "fisher": the step then includes the trainer's per-sample Fisher pass, src/train/fisher.ts);
+ * `run()` returns its ms, waiting for the device.
  */
 export function makeStepper(
   spec: ModelSpec,
@@ -23,10 +26,11 @@ export function makeStepper(
   batch: number,
   classes: number,
   units: "paper" | "reference" = "paper",
+  extra: MethodOptions = {},
 ) {
   const model = buildModel(spec);
   const { params, state } = model.init(seed);
-  const m = createMethod(method, { scale: "horvitz-thompson", tau: 0.25, units }, {
+  const m = createMethod(method, { scale: "horvitz-thompson", tau: 0.25, units, ...extra }, {
     modalities: model.modalities,
     params,
     rules: (u) => model.unitRules(u),
@@ -49,6 +53,8 @@ export function makeStepper(
   return {
     /** ms of the last step's update part (method transform + optimizer + apply). */
     lastUpdateMs: 0,
+    /** ms of the last step's per-sample Fisher pass (0 unless the method asks for one). */
+    lastFisherMs: 0,
     async run(): Promise<number> {
       const t0 = performance.now();
       let kept: tf.Tensor[] = [];
@@ -65,11 +71,18 @@ export function makeStepper(
         labels,
         classes,
       );
+      // importance "fisher": the trainer's extra forward/backward pass (Sec. 3.2.2)
+      const tf0 = performance.now();
+      const fisher = m.fisher
+        ? uniModalFisher(model, params, state, inputs, labels, m.fisher)
+        : undefined;
+      if (fisher) await Object.values(fisher)[0].data(); // finished on async backends
+      this.lastFisherMs = performance.now() - tf0;
       const tu = performance.now();
-      await step(params, grads, opt, optState, ++t, { batch: mb });
+      await step(params, grads, opt, optState, ++t, { batch: mb, ...(fisher ? { fisher } : {}) });
       await Object.values(params)[0].data(); // the update has finished on async backends
       this.lastUpdateMs = performance.now() - tu;
-      tf.dispose([value, ...Object.values(grads), ...kept]);
+      tf.dispose([value, ...Object.values(grads), ...kept, ...Object.values(fisher ?? {})]);
       return performance.now() - t0;
     },
     dispose() {

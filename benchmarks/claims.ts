@@ -132,7 +132,7 @@ export function stepTime(run: RunSummary): number {
 const bestVal = (r: RunSummary) => Math.max(...r.history.map((h) => h.val.acc));
 
 /** Pairs of runs of `a` and `b` with the same seed. */
-function pairs(
+export function pairs(
   a: readonly RunSummary[],
   b: readonly RunSummary[],
 ): [RunSummary, RunSummary][] {
@@ -141,7 +141,7 @@ function pairs(
 }
 
 /** The t-interval of `f` over the pairs where it is finite, and how many pairs were left out. */
-function paired(
+export function paired(
   a: readonly RunSummary[],
   b: readonly RunSummary[],
   f: (x: RunSummary, y: RunSummary) => number,

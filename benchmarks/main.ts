@@ -291,7 +291,7 @@ async function trainOne(sw: Sweep, run: RunSpec, i: number): Promise<Outcome> {
         method: run.method,
         methodOptions: run.options,
         optimizer: run.optimizer,
-        order: plan.order,
+        order: run.order,
         epochs: plan.epochs,
         batchSize: plan.batchSize,
         seed: run.seed,

@@ -52,6 +52,9 @@ export const METHOD_OPTION_SCHEMA: Record<keyof MethodOptions, OptionSpec> = {
     methods: AMSS_FAMILY,
   },
   defensive: { field: { kind: "number", min: 0, max: 1 }, methods: AMSS_FAMILY },
+  importance: { field: { kind: "enum", values: ["gn", "fisher"] }, methods: AMSS_FAMILY },
+  normalise: { field: { kind: "enum", values: ["layer", "modality"] }, methods: AMSS_FAMILY },
+  minRatio: { field: { kind: "number", min: 0, max: 1 }, methods: AMSS_FAMILY },
   ratios: { field: { kind: "per-modality", min: 0, max: 1 }, methods: AMSS_FAMILY },
   apply: { field: { kind: "enum", values: ["mask", "gain-matched"] }, methods: AMSS_FAMILY },
   maskTarget: {

@@ -60,9 +60,14 @@ export interface RunSpec {
   tau: number;
   model: ModelSpec;
   optimizer: OptimizerConfig;
+  /** Where the method's transformation sits in the chain (the bench's `--order`, or a suite's). */
+  order: Order;
   /** `<out>/<tag>/seed-<seed>`. */
   dir: string;
 }
+
+/** The gradient chain's order: mask the gradients before the optimizer, or its updates after. */
+export type Order = "mask-gradients" | "mask-updates";
 
 /** Everything an invocation of the bench will do. */
 export interface Plan {
@@ -76,7 +81,8 @@ export interface Plan {
   batchSize: number;
   /** The base optimizer (suites may override it per run). */
   optimizer: OptimizerConfig;
-  order: "mask-gradients" | "mask-updates";
+  /** The base order (suites may override it per run). */
+  order: Order;
   /** The base model (suites may change the fusion per run). */
   model: ModelSpec;
   pretrained: { modality: string; path: string }[];
@@ -335,6 +341,7 @@ export function makePlan(args: BenchArgs, data: LoadedData): Plan {
     tau: number;
     fusion?: FusionKind;
     optimizer?: Partial<OptimizerConfig>;
+    order?: Order;
   };
   const entries: Entry[] = [];
   if (suite) {
@@ -347,6 +354,7 @@ export function makePlan(args: BenchArgs, data: LoadedData): Plan {
           tau: r.tau ?? taus[0],
           fusion: r.fusion,
           optimizer: r.optimizer,
+          order: r.order,
         });
       }
     }
@@ -417,6 +425,7 @@ export function makePlan(args: BenchArgs, data: LoadedData): Plan {
         tau: e.tau,
         model: fusion ? { ...baseModel, fusion } : baseModel,
         optimizer: { ...optimizer, ...e.optimizer },
+        order: e.order ?? args.order ?? "mask-gradients",
         dir: `${out}/${e.tag}/seed-${seed}`,
       });
     }

@@ -140,12 +140,13 @@ export function sweepSettings(
   };
 }
 
-/** A run's fingerprint (its own model and optimizer replace the sweep's base ones). */
+/** A run's fingerprint (its own model, optimizer and order replace the sweep's base ones). */
 export function runFingerprint(run: RunSpec, sweep: SweepSettings): RunFingerprint {
   return {
     ...sweep,
     model: run.model,
     optimizer: run.optimizer,
+    order: run.order,
     tag: run.tag,
     method: run.method,
     options: run.options,

@@ -8,6 +8,9 @@
  *    with a message when PyTorch is absent.
  * 2. A two-modality model (two such encoders, concat head): joint vs AMSS vs AMSS+ (HT) steps on
  *    the same batch, interleaved; overhead = (method - joint) / joint.
+ * 3. The importance measure on that model: AMSS+ (HT) with the authors' squared mini-batch gradient
+ *    (`gn`) or the paper's per-sample Fisher (`fisher`, Sec. 3.2.2), normalised per layer or over
+ *    the modality: ms per step, and the Fisher pass's share.
  *
  *   deno task bench speed [--backend wasm] [--threads 1] [--compare-threads 2] [--rounds 3] [--steps 5]
  *
@@ -19,7 +22,7 @@
  */
 import { describeBackend, initBackend } from "../src/backend/select.ts";
 import type { ModelSpec } from "../src/models/build.ts";
-import type { MethodName } from "../src/train/methods.ts";
+import type { MethodName, MethodOptions } from "../src/train/methods.ts";
 import { makeStepper, median } from "./_stepper.ts";
 import { parseCommand } from "./args.ts";
 
@@ -252,3 +255,57 @@ for (const [label] of variants.slice(1)) {
   );
 }
 for (const s of Object.values(steppers)) s.dispose();
+
+// ---- 3. The importance measure (Sec. 3.2.2): the authors' squared mini-batch gradient (`gn`)
+// against the paper's diagonal empirical Fisher of the uni-modal log-likelihood (`fisher`: one more
+// forward pass and one backward pass to the inputs per step, per-sample squared gradients from each
+// layer's inputs and output gradients), each normalised per layer or over the modality; same model
+// and batch as section 2, AMSS+ (HT), interleaved with joint steps.
+const importanceVariants: [string, "paper" | "reference", MethodOptions][] = [
+  ["gn, layer (default), reference units", "reference", {}],
+  ["gn, modality, reference units", "reference", { normalise: "modality" }],
+  ["fisher, layer, reference units", "reference", { importance: "fisher" }],
+  ["fisher, modality, reference units", "reference", {
+    importance: "fisher",
+    normalise: "modality",
+  }],
+  ["fisher, layer, paper units", "paper", { importance: "fisher" }],
+];
+const jointStepper = makeStepper(pair, "joint", 2, B, C);
+const impSteppers = importanceVariants.map(([, units, extra]) =>
+  makeStepper(pair, "amss+", 2, B, C, units, extra)
+);
+for (const s of [jointStepper, ...impSteppers]) {
+  await s.run();
+  await s.run();
+}
+const impTimes = importanceVariants.map(() => [] as number[]);
+const impFisher = importanceVariants.map(() => [] as number[]);
+const impUpdate = importanceVariants.map(() => [] as number[]);
+const jointTimes: number[] = [];
+for (let r = 0; r < rounds; r++) {
+  for (let i = 0; i < stepsPerRound; i++) jointTimes.push(await jointStepper.run());
+  for (const [v, s] of impSteppers.entries()) {
+    for (let i = 0; i < stepsPerRound; i++) {
+      impTimes[v].push(await s.run());
+      impFisher[v].push(s.lastFisherMs);
+      impUpdate[v].push(s.lastUpdateMs);
+    }
+  }
+}
+const joint3 = median(jointTimes);
+console.log(
+  `\nimportance measure (Sec. 3.2.2), AMSS+ (HT), same model and batch; medians of ${rounds} interleaved rounds:`,
+);
+console.log(`  joint: ${joint3.toFixed(1)} ms/step`);
+for (const [v, [label]] of importanceVariants.entries()) {
+  const ms = median(impTimes[v]);
+  console.log(
+    `  importance ${label}: ${ms.toFixed(1)} ms/step (${
+      (((ms - joint3) / joint3) * 100).toFixed(1)
+    }% over joint); Fisher pass ${median(impFisher[v]).toFixed(1)} ms, update part ${
+      median(impUpdate[v]).toFixed(1)
+    } ms`,
+  );
+}
+for (const s of [jointStepper, ...impSteppers]) s.dispose();

@@ -16,6 +16,7 @@ import type { MethodOptions } from "../src/train/methods.ts";
 import type { OptimizerConfig, RunSummary } from "../src/train/trainer.ts";
 import { TABLE8_RHO_AUDIO, TABLE8_TAU } from "../proofs/claims/table8.ts";
 import { CLAIM_TAGS, claimsMarkdown, judgeClaims } from "./claims.ts";
+import { rebalanceSuite } from "./rebalance.ts";
 
 /** One run of a suite (trained once per seed). */
 export interface SuiteRun {
@@ -29,6 +30,8 @@ export interface SuiteRun {
   fusion?: FusionKind;
   /** Optimizer override (merged over the bench's). */
   optimizer?: Partial<OptimizerConfig>;
+  /** Order override: mask the gradients (default) or the optimizer's updates. */
+  order?: "mask-gradients" | "mask-updates";
   tau?: number;
 }
 
@@ -613,5 +616,7 @@ const claims: Suite = {
 
 /** Every suite by name. */
 export const SUITES: Record<string, Suite> = Object.fromEntries(
-  [table1, table2, table5, table6, table7, table8, optimizers, claims].map((s) => [s.name, s]),
+  [table1, table2, table5, table6, table7, table8, optimizers, claims, rebalanceSuite].map((
+    s,
+  ) => [s.name, s]),
 );

@@ -13,6 +13,7 @@ import rebalancing from "./rebalancing.ts";
 import barberAgakov from "./barber_agakov.ts";
 import table8 from "./table8.ts";
 import referenceVsPaper from "./reference_vs_paper.ts";
+import fisherSelection from "./fisher_selection.ts";
 
 /** Every claim, in report order: Theorem 3, Theorem 4, rates (claims 1-3), then claims 4-8. */
 export const CLAIMS: readonly Claim[] = [
@@ -24,4 +25,5 @@ export const CLAIMS: readonly Claim[] = [
   barberAgakov,
   table8,
   referenceVsPaper,
+  fisherSelection,
 ];

@@ -2,8 +2,11 @@
  * AMSS and AMSS+ as one gradient transformation (paper Sec. 3.2 and 3.3).
  *
  * Per step, for every modality k: update ratio rho_k from modal significance (Eqs. 2-4) or given
- * ratios; per mask group (layer l of modality k) the unit importance p (Sec. 3.2.2), a sample of
- * `ceil(rho_k * C_l)` units without replacement, and the mask: 0/1 for AMSS (Eq. 1), scaled for
+ * ratios; per mask group (layer l of modality k) the unit importance p (Sec. 3.2.2: the authors'
+ * squared mini-batch gradient by default, or the paper's per-sample Fisher from `extras.fisher`
+ * with `importance: "fisher"`), a sample of `ceil(rho_k * C_l)` units without replacement (or,
+ * with `normalise: "modality"`, p over the modality's units and `ceil(rho_k * C_k)` drawn across
+ * it, as Sec. 3.2.2 writes), and the mask: 0/1 for AMSS (Eq. 1), scaled for
  * AMSS+ (Eq. 5 `paper`, the authors' `reference`, or exact `horvitz-thompson`). The mask multiplies
  * whatever reaches this transform in the chain: put it first to mask gradients (authors' code),
  * after the optimizer to mask updates (Eq. 1).
@@ -45,8 +48,20 @@ export interface AmssConfig {
   sampler?: SamplerKind;
   /** `none` = AMSS 0/1 mask; the others are AMSS+ scales. Default `none`. */
   scale?: MaskScale;
-  /** Unit importance score. Default `gn`. */
+  /**
+   * Unit importance score. Default `gn` (the authors' squared mini-batch gradient); `fisher` is
+   * the paper's diagonal empirical Fisher (Sec. 3.2.2), read from `extras.fisher` every step.
+   */
   importance?: ImportanceMode;
+  /**
+   * Over which units the importance is normalised into the sampling law p and `ceil(rho * C)`
+   * units are kept: `layer` (default; the authors' code: per mask group, C = C_l) or `modality`
+   * (Sec. 3.2.2 as written: p_j = F_j / sum of F over all units of the modality, and
+   * `ceil(rho_k * |units of modality k|)` kept across the modality, so layers keep different
+   * fractions). The AMSS+ scales then use the modality's p and, for `reference` 1/(p + 1/C), its
+   * unit count C; the defensive mixture mixes with 1/C of the modality too.
+   */
+  normalise?: "layer" | "modality";
   /** Units kept per layer: `ceil(rho * C_l)` (paper) or `floor`. Default `ceil`. */
   rounding?: "ceil" | "floor";
   /**
@@ -54,6 +69,13 @@ export interface AmssConfig {
    * inclusion probabilities (still unbiased, weights bounded by about C_l / (eps k)). Default 0.
    */
   defensive?: number;
+  /**
+   * Floor on every update ratio: rho_k <- max(rho_k, minRatio), in [0, 1]. Default 0 (none). With
+   * Horvitz-Thompson weights the floor keeps the estimate unbiased (any kept count is) and, with a
+   * defensive mixture eps, bounds every weight by about 1 / (eps * minRatio); the ratios then no
+   * longer sum to K - 1.
+   */
+  minRatio?: number;
   /** Seed of the sampling generator. */
   seed: number;
   /** Report the mask value of every unit per group in `info.amss.masks` (tests, debugging). */
@@ -100,8 +122,13 @@ export interface AmssState {
 export interface AmssInfo {
   ratios: Record<string, number>;
   significance?: SignificanceResult;
-  /** Units kept / units, per group id. */
+  /**
+   * Units kept / units, per group id. Under `normalise: "modality"` the count is what the
+   * modality-wide draw left in the group.
+   */
   kept: Record<string, [number, number]>;
+  /** `normalise: "modality"`: units kept / units of each modality (`ceil(rho_k * C)`, C its units). */
+  keptModality?: Record<string, [number, number]>;
   /** Largest mask value applied this step (AMSS+ weights explode when some p_j is tiny). */
   maxWeight: number;
   /** Groups whose importance was all zero (no gradient signal): sampled uniformly. */
@@ -121,6 +148,13 @@ export interface AmssInfo {
 export interface AmssExtras {
   batch?: ModalBatch;
   ratios?: Record<string, number> | readonly number[];
+  /**
+   * `importance: "fisher"`: the per-element diagonal empirical Fisher of every masked variable
+   * (and of the classifier with a classifier target), each of the variable's shape: F_j =
+   * (1/B) sum_i g_ij^2 with g_i sample i's gradient of its uni-modal log-likelihood (Sec. 3.2.2;
+   * src/train/fisher.ts computes it for the trainer, src/amss/fisher.ts the per-layer math).
+   */
+  fisher?: TensorMap;
 }
 
 function ratiosFromExtras(modalities: string[], given: AmssExtras["ratios"]): number[] {
@@ -180,10 +214,17 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
       "gn",
       "gn/wn",
       "sqrt(gn)",
+      "fisher",
     ] as const,
+  );
+  const normalise = requireOneOf(
+    "normalise",
+    config.normalise ?? "layer",
+    ["layer", "modality"] as const,
   );
   const rounding = requireOneOf("rounding", config.rounding ?? "ceil", ["ceil", "floor"] as const);
   const eps = requireInRange("defensive", config.defensive ?? 0, 0, 1);
+  const minRatio = requireInRange("minRatio", config.minRatio ?? 0, 0, 1);
   const apply = requireOneOf("apply", config.apply ?? "mask", ["mask", "gain-matched"] as const);
   const fixed = config.fixedRatios
     ? config.plan.modalities.map((m) => {
@@ -295,10 +336,13 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
     }
     return { fast, slow, counts, offset, views };
   }
-  /** Per-unit sums of squares of the `fast` groups' variables, in buffer order. */
-  function fastSumSquares(get: (name: string) => tf.Tensor): tf.Tensor1D {
+  /**
+   * Per-unit sums of squares of the `fast` groups' variables, in buffer order (`square` false: of
+   * the values themselves, already squares such as a per-element Fisher).
+   */
+  function fastSumSquares(get: (name: string) => tf.Tensor, square = true): tf.Tensor1D {
     const pooled = split!.fast.map((g) => {
-      const sq = tf.square(get(g.members[0].name));
+      const sq = square ? tf.square(get(g.members[0].name)) : get(g.members[0].name);
       const n = sq.size / g.units;
       const t = sq.reshape([1, n, 1, g.units]) as tf.Tensor4D;
       // the AvgPool kernel directly: the avgPool op would add a Cast dispatch per call
@@ -356,12 +400,103 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
     return m;
   }
 
+  // `normalise: "modality"`: one sampling pool per modality (its groups' units in layout order)
+  const pools = plan.modalities.map((mod) => layout.filter((g) => g.modality === mod));
+  const maxPool = pools.reduce((a, gs) => Math.max(a, gs.reduce((b, g) => b + g.units, 0)), 0);
+  let poolBufs: { raw: Float64Array; p: Float64Array; m: Float64Array } | null = null;
+
+  /**
+   * Sec. 3.2.2 as written: per modality k, p_j = F_j / (sum of F over ALL units of k) and
+   * `ceil(rho_k * C)` units (C = the modality's unit count) drawn across the modality, so each
+   * layer keeps what the draw leaves in it. Writes the mask into `scaleAll` at each group's offset.
+   */
+  function drawPerModality(
+    scores: ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> },
+    rho: number[],
+    rng: Rng,
+    scaleAll: Float32Array,
+    gainNum: Float64Array,
+    gainDen: Float64Array,
+    info: AmssInfo,
+    ctx: UpdateContext,
+  ): void {
+    poolBufs ??= {
+      raw: new Float64Array(maxPool),
+      p: new Float64Array(maxPool),
+      m: new Float64Array(maxPool),
+    };
+    info.keptModality = {};
+    for (const [mi, groups] of pools.entries()) {
+      const mod = plan.modalities[mi];
+      const n = groups.reduce((a, g) => a + g.units, 0);
+      if (n === 0) continue;
+      const raw = poolBufs.raw.subarray(0, n);
+      let at = 0, total = 0;
+      for (const g of groups) {
+        const off = split!.offset.get(g.id)!;
+        for (let j = 0; j < g.units; j++) {
+          const v = scores[off + j];
+          if (!Number.isFinite(v)) {
+            throw new AmssArgumentError(
+              `amss: importance of unit ${j} of ${g.id} is ${v} (non-finite gradient at step ${ctx.step})`,
+            );
+          }
+          raw[at + j] = v;
+          total += v;
+        }
+        if (config.recordImportance) {
+          (info.importance ??= {})[g.id] = Float64Array.from(scores.subarray(off, off + g.units));
+        }
+        at += g.units;
+      }
+      const k = unitsToKeep(Math.max(rho[mi], Number.MIN_VALUE), n, rounding);
+      let p: Float64Array;
+      if (total > 0) {
+        if (eps > 0) p = defensiveMixture(raw, eps);
+        else {
+          p = poolBufs.p.subarray(0, n);
+          for (let j = 0; j < n; j++) p[j] = raw[j] / total;
+        }
+      } else {
+        p = poolBufs.p.subarray(0, n).fill(1 / n);
+        for (const g of groups) info.zeroImportanceGroups.push(g.id);
+      }
+      let m: Float64Array;
+      if (sampler === "adaptive") {
+        m = poolBufs.m.subarray(0, n);
+        const top = successiveMask(p, k, rng, scale, m, scratch);
+        if (top > info.maxWeight) info.maxWeight = top;
+      } else {
+        m = maskFor(p, sampleUnits(sampler, p, k, rng, { onShortfall: "fill" }));
+        for (let j = 0; j < n; j++) if (m[j] > info.maxWeight) info.maxWeight = m[j];
+      }
+      at = 0;
+      for (const g of groups) {
+        const mg = m.subarray(at, at + g.units);
+        scaleAll.set(mg, split!.offset.get(g.id)!);
+        let kept = 0;
+        for (let j = 0; j < mg.length; j++) if (mg[j] > 0) kept++;
+        info.kept[g.id] = [kept, g.units];
+        if (config.recordSelection) (info.masks ??= {})[g.id] = Float64Array.from(mg);
+        if (apply === "gain-matched") {
+          const perUnit = g.members.reduce((a, mb) => a + ctx.params[mb.name].size, 0) / g.units;
+          for (let j = 0; j < mg.length; j++) gainNum[mi] += mg[j] * perUnit;
+          gainDen[mi] += g.units * perUnit;
+        }
+        at += g.units;
+      }
+      info.keptModality[mod] = [k, n];
+    }
+  }
+
   return {
     init: () => ({ rng: new Rng(config.seed).state(), significance: { u: null, steps: 0 } }),
 
     async update(updates: TensorMap, state: AmssState, ctx: UpdateContext): Promise<TensorMap> {
       const info: AmssInfo = { ratios: {}, kept: {}, maxWeight: 0, zeroImportanceGroups: [] };
-      const rho = ratiosFor(ctx.extras as AmssExtras, state, info);
+      const rho = ratiosFor(ctx.extras as AmssExtras, state, info).map((r) =>
+        Math.max(r, minRatio)
+      );
       plan.modalities.forEach((m, i) => (info.ratios[m] = rho[i]));
 
       // Importance of every unit of every group, one download (Sec. 3.2.2, Appendix C.2). The
@@ -373,6 +508,26 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
         if (!grad) throw new AmssArgumentError(`amss: no gradient for masked variable ${name}`);
         return grad;
       };
+      // Sec. 3.2.2's F_j, per element, from the caller (the trainer's per-sample pass)
+      const fisher = importance === "fisher" ? (ctx.extras as AmssExtras).fisher : undefined;
+      if (importance === "fisher" && !fisher) {
+        throw new AmssArgumentError(
+          `amss: importance "fisher" needs extras.fisher (the per-element empirical Fisher of ` +
+            `every masked variable; the trainer computes it, see src/train/fisher.ts)`,
+        );
+      }
+      const fisherOf = (name: string) => {
+        const f = fisher![name];
+        const shape = gradOf(name).shape;
+        if (!f || f.shape.length !== shape.length || f.shape.some((d, i) => d !== shape[i])) {
+          throw new AmssArgumentError(
+            `amss: importance "fisher": extras.fisher.${name} is ${
+              f ? `of shape [${f.shape}]` : "missing"
+            }, expected the variable's shape [${shape}]`,
+          );
+        }
+        return f;
+      };
       // (no backbone groups when only the classifier is masked: nothing to score or download)
       split ??= splitGroups((name) => gradOf(name).shape);
       const scoresT = totalUnits === 0 ? null : tf.tidy(() => {
@@ -380,30 +535,37 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
         if (elementGroups.length) {
           const flat = (get: (name: string) => tf.Tensor) =>
             tf.concat(elementGroups.map((g) => flat1d(get(g.members[0].name)))) as tf.Tensor1D;
-          const g = flat(gradOf);
-          parts.push(
-            importance === "gn"
-              ? tf.square(g)
-              : importance === "sqrt(gn)"
-              ? tf.abs(g)
-              : tf.div(tf.square(g), tf.add(tf.square(flat((n) => ctx.params[n])), 1e-12)),
-          );
+          if (importance === "fisher") parts.push(flat(fisherOf));
+          else {
+            const g = flat(gradOf);
+            parts.push(
+              importance === "gn"
+                ? tf.square(g)
+                : importance === "sqrt(gn)"
+                ? tf.abs(g)
+                : tf.div(tf.square(g), tf.add(tf.square(flat((n) => ctx.params[n])), 1e-12)),
+            );
+          }
         }
         if (split!.fast.length) {
-          const gn = fastSumSquares(gradOf);
-          parts.push(
-            importance === "gn"
-              ? gn
-              : importance === "sqrt(gn)"
-              ? tf.sqrt(gn)
-              : tf.div(gn, tf.add(fastSumSquares((n) => ctx.params[n]), 1e-12)),
-          );
+          if (importance === "fisher") parts.push(fastSumSquares(fisherOf, false));
+          else {
+            const gn = fastSumSquares(gradOf);
+            parts.push(
+              importance === "gn"
+                ? gn
+                : importance === "sqrt(gn)"
+                ? tf.sqrt(gn)
+                : tf.div(gn, tf.add(fastSumSquares((n) => ctx.params[n]), 1e-12)),
+            );
+          }
         }
         for (const g of split!.slow) {
           parts.push(groupImportance(
             g.members.map((mb) => ({
               grad: gradOf(mb.name),
               weight: ctx.params[mb.name],
+              fisher: importance === "fisher" ? fisherOf(mb.name) : undefined,
               spec: mb.spec,
             })),
             importance,
@@ -420,7 +582,10 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
       // gain-matched: parameter-weighted sums of mask values and of parameters, per modality
       const gainNum = new Float64Array(plan.modalities.length);
       const gainDen = new Float64Array(plan.modalities.length);
-      for (const g of layout) {
+      if (normalise === "modality") {
+        drawPerModality(scores, rho, rng, scaleAll, gainNum, gainDen, info, ctx);
+      }
+      for (const g of normalise === "layer" ? layout : []) {
         const off = split.offset.get(g.id)!, n = g.units;
         const raw = scores.subarray(off, off + n);
         let total = 0;
@@ -480,7 +645,17 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
         if (!g || g.rank !== 2) {
           throw new AmssArgumentError(`amss: classifier ${cls.name} has no rank-2 gradient`);
         }
-        const impT = tf.tidy(() => tf.sum(tf.square(g), 1));
+        // a row's importance: its sum of squared gradients, or of Fisher entries (Sec. 3.2.2)
+        const impT = tf.tidy(() => {
+          if (importance !== "fisher") return tf.sum(tf.square(g), 1);
+          const f = (ctx.extras as AmssExtras).fisher?.[cls.name];
+          if (!f || f.shape[0] !== g.shape[0] || f.shape[1] !== g.shape[1]) {
+            throw new AmssArgumentError(
+              `amss: importance "fisher": extras.fisher.${cls.name} must be of the classifier's shape [${g.shape}]`,
+            );
+          }
+          return tf.sum(f, 1);
+        });
         const imp = await impT.data();
         impT.dispose();
         rowScale = new Float32Array(g.shape[0]).fill(1);

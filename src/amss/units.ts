@@ -27,8 +27,10 @@ export type UnitSpec =
 /** Importance score per unit (Sec. 3.2.2: diagonal empirical Fisher, summed over the unit).
  * - `gn`: sum of squared gradients of the unit (the authors' code: squared mini-batch gradient);
  * - `gn/wn`: that sum divided by the unit's sum of squared weights (+1e-12), a relative-change score;
- * - `sqrt(gn)`: the unit's gradient L2 norm. */
-export type ImportanceMode = "gn" | "gn/wn" | "sqrt(gn)";
+ * - `sqrt(gn)`: the unit's gradient L2 norm;
+ * - `fisher`: the paper's F_j = (1/B) sum_i g_ij^2 of the uni-modal log-likelihood (per-sample
+ *   squared gradients, ./fisher.ts), summed over the unit. */
+export type ImportanceMode = "gn" | "gn/wn" | "sqrt(gn)" | "fisher";
 
 /** The `[pre, units, post]` view of a variable under a unit spec. */
 export interface UnitLayout {
@@ -73,8 +75,15 @@ export function unitLayout(
  * Must be called inside `tf.tidy` or the result disposed by the caller.
  */
 export function unitSumSquares(x: tf.Tensor, spec: UnitSpec): tf.Tensor1D {
-  const { pre, units, post } = unitLayout(x.shape, spec);
-  const sq = tf.square(x);
+  return unitSum(tf.square(x), spec);
+}
+
+/**
+ * Sum of `sq` (already squared values, e.g. a per-element Fisher) over each unit, shape `[units]`.
+ * Must be called inside `tf.tidy` or the result disposed by the caller.
+ */
+export function unitSum(sq: tf.Tensor, spec: UnitSpec): tf.Tensor1D {
+  const { pre, units, post } = unitLayout(sq.shape, spec);
   if (spec.kind === "element") return sq.reshape([units]);
   // Sums over the leading axis as an average pool with the unit as the (innermost) channel axis:
   // on wasm a pool runs at memory speed, while tf.sum over a non-innermost axis first transposes
@@ -96,10 +105,18 @@ export function unitSumSquares(x: tf.Tensor, spec: UnitSpec): tf.Tensor1D {
  * over its Q, K, V and output slices), then the mode is applied. Call inside `tf.tidy`.
  */
 export function groupImportance(
-  members: readonly { grad: tf.Tensor; weight?: tf.Tensor; spec: UnitSpec }[],
+  members: readonly { grad: tf.Tensor; weight?: tf.Tensor; fisher?: tf.Tensor; spec: UnitSpec }[],
   mode: ImportanceMode,
 ): tf.Tensor1D {
   const sum = (ts: tf.Tensor1D[]) => ts.length === 1 ? ts[0] : tf.addN(ts) as tf.Tensor1D;
+  if (mode === "fisher") {
+    return sum(members.map((m) => {
+      if (!m.fisher) {
+        throw new AmssArgumentError(`importance "fisher" needs the variables' per-element Fisher`);
+      }
+      return unitSum(m.fisher, m.spec);
+    }));
+  }
   const gn = sum(members.map((m) => unitSumSquares(m.grad, m.spec)));
   switch (mode) {
     case "gn":

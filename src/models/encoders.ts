@@ -14,6 +14,7 @@ import { AmssArgumentError } from "../validate.ts";
 import {
   batchNorm,
   type BatchNormConfig,
+  conv2d,
   declareBatchNorm,
   declareLayerNorm,
   dense,
@@ -178,7 +179,7 @@ export function resnet18Encoder(
   const hasDownsample = (blk: { cin: number; cout: number; stride: number }) =>
     blk.stride !== 1 || blk.cin !== blk.cout;
   const convOf = (params: Params) => (t: tf.Tensor, name: string, stride: number, pad: number) =>
-    tf.conv2d(t as tf.Tensor4D, lookup(params, p(`${name}/kernel`)) as tf.Tensor4D, stride, pad);
+    conv2d(t, lookup(params, p(`${name}/kernel`)), stride, pad);
   const normOf =
     (params: Params, state: State, opts: ForwardOptions) => (t: tf.Tensor, n: string) =>
       batchNorm(t, params, state, p(n), opts, bn);

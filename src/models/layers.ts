@@ -11,6 +11,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { activeFisherTape, type ConvPad } from "../amss/fisher.ts";
 import { batchNormTrain as closedFormBatchNorm } from "../backend/wasm_kernels.ts";
 import { Rng } from "../rng.ts";
 import type { Params } from "../transform.ts";
@@ -198,10 +199,33 @@ export function lookup(
   return v;
 }
 
-/** `x @ W + b` for `x` of shape `[N, in]` (b optional). */
+/**
+ * `x @ W + b` for `x` of shape `[N, in]` (b optional). Reports to an active Fisher tape
+ * (src/amss/fisher.ts: per-sample gradients of W and b from x and the output gradient).
+ */
 export function dense(x: tf.Tensor, kernel: tf.Tensor, bias?: tf.Tensor): tf.Tensor2D {
   const y = tf.matMul(x as tf.Tensor2D, kernel as tf.Tensor2D);
-  return (bias ? tf.add(y, bias) : y) as tf.Tensor2D;
+  const out = (bias ? tf.add(y, bias) : y) as tf.Tensor2D;
+  const tape = activeFisherTape();
+  return tape ? tape.dense(x, kernel, bias, out) as tf.Tensor2D : out;
+}
+
+/**
+ * `tf.conv2d(x, kernel, stride, pad)` (+ bias) for `x` `[N, H, W, Cin]`, kernel
+ * `[kh, kw, Cin, Cout]`; a numeric pad pads every side (PyTorch's symmetric `padding`). Reports to
+ * an active Fisher tape (src/amss/fisher.ts: per-sample kernel gradients by one depthwise conv).
+ */
+export function conv2d(
+  x: tf.Tensor,
+  kernel: tf.Tensor,
+  stride: number,
+  pad: ConvPad,
+  bias?: tf.Tensor,
+): tf.Tensor4D {
+  const y = tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, stride, pad);
+  const out = (bias ? tf.add(y, bias) : y) as tf.Tensor4D;
+  const tape = activeFisherTape();
+  return tape ? tape.conv2d(x, kernel, bias, stride, pad, out) as tf.Tensor4D : out;
 }
 
 /** Result of a training-mode batch norm: output and the batch statistics it used. */
@@ -280,7 +304,10 @@ export function batchNorm(
       `${prefix}: training-mode batch norm needs more than 1 value per channel, got ${n}`,
     );
   }
-  const { y, mean, variance } = train(x, gamma, beta, cfg.eps);
+  const { y: out, mean, variance } = train(x, gamma, beta, cfg.eps);
+  // an active Fisher tape (src/amss/fisher.ts) sees gamma's and beta's per-sample gradients
+  const tape = activeFisherTape();
+  const y = tape ? tape.batchNorm(x, mean, variance, cfg.eps, gamma, beta, out) : out;
   if (opts.updateStats ?? true) {
     const m = cfg.momentum;
     tf.tidy(() => {

@@ -69,6 +69,21 @@ export interface MethodOptions {
   /** AMSS+ defensive mixture eps. */
   defensive?: number;
   /**
+   * AMSS family: unit importance. `gn` (default): the squared mini-batch gradient of the training
+   * loss (the authors' code); `fisher`: the paper's diagonal empirical Fisher of the uni-modal
+   * log-likelihood (Sec. 3.2.2), from per-sample gradients (an extra forward/backward pass per step;
+   * dense, conv2d and batch-norm layers only).
+   */
+  importance?: "gn" | "fisher";
+  /**
+   * AMSS family: `layer` (default, the authors' code): p normalised and ceil(rho C_l) units kept
+   * per layer; `modality` (Sec. 3.2.2 as written): over all units of the modality, ceil(rho C)
+   * kept across it (amss() `normalise`).
+   */
+  normalise?: "layer" | "modality";
+  /** AMSS family: floor on every update ratio (kept fraction), in [0, 1]; default 0. */
+  minRatio?: number;
+  /**
    * AMSS family: fixed update ratios per modality instead of Eqs. 2-4 (Table 1's element-wise grid:
    * `random-mask` with scale none; all 1 with an AMSS+ scale: the paper's scaling-only control).
    */
@@ -214,14 +229,19 @@ export function createMethod(name: MethodName, opts: MethodOptions, ctx: MethodC
         }
       }
       const target = opts.maskTarget ?? "backbone";
+      const importance = opts.importance ?? "gn";
+      const normalise = opts.normalise ?? "layer";
       if (target !== "backbone" && !ctx.classifier) {
         throw new AmssArgumentError(
           `${name}: maskTarget ${target} needs a shared classifier whose rows split by modality (concat fusion)`,
         );
       }
       const extra = [
+        ...(importance !== "gn" ? [`importance ${importance}`] : []),
+        ...(normalise !== "layer" ? [`normalise ${normalise}`] : []),
         ...(apply !== "mask" ? [apply] : []),
         ...(target !== "backbone" ? [`mask ${target}`] : []),
+        ...(opts.minRatio ? [`rho >= ${opts.minRatio}`] : []),
         ...(opts.ratios
           ? [`rho ${modalities.map((m) => `${m} ${opts.ratios![m]}`).join(" ")}`]
           : []),
@@ -241,12 +261,25 @@ export function createMethod(name: MethodName, opts: MethodOptions, ctx: MethodC
           scale,
           sampler,
           defensive: opts.defensive,
+          importance,
+          normalise,
+          minRatio: opts.minRatio,
           seed: ctx.seed,
           fixedRatios: opts.ratios,
           apply,
           target,
           classifier: target === "backbone" ? undefined : ctx.classifier,
         }),
+        ...(importance === "fisher"
+          ? {
+            fisher: [
+              ...(target === "classifier"
+                ? []
+                : plan.groups.flatMap((g) => g.members.map((mb) => mb.name))),
+              ...(target !== "backbone" ? [ctx.classifier!.name] : []),
+            ],
+          }
+          : {}),
       };
     }
     case "global-scale":

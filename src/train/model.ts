@@ -21,12 +21,15 @@ export interface TrainableModel {
   numClasses: number;
   /** Fresh parameters and state, deterministic in `seed`. */
   init(seed: number): { params: Params; state: Record<string, tf.Variable> };
-  /** Forward pass; in training mode batch-norm statistics in `state` are updated. */
+  /**
+   * Forward pass; in training mode batch-norm statistics in `state` are updated unless
+   * `updateStats` is false (a second pass in the same step, e.g. src/train/fisher.ts).
+   */
   forward(
     params: Params,
     state: Record<string, tf.Variable>,
     inputs: Record<string, tf.Tensor>,
-    opts: { training: boolean },
+    opts: { training: boolean; updateStats?: boolean },
   ): ModelOutputs;
   /** Which variables belong to which modality and how AMSS splits them into units. */
   unitRules(kind: "paper" | "reference"): PlanRules;

@@ -5,7 +5,10 @@
  * Per step: forward (all parameters) -> cross-entropy on the fused logits (or one modality's, for
  * `unimodal`; or the method's own loss hook, e.g. PMR, G-Blending) -> gradients -> the method's
  * transformation -> the optimizer (SGD with momentum and weight decay, or Adam; Appendix C.1) ->
- * apply. Per epoch: the method's `onEpochStart` hook (e.g. PMR's prototypes), training, evaluation
+ * apply. A method that asks for the paper's importance (`Method.fisher`, AMSS with importance
+ * "fisher", Sec. 3.2.2) gets one more forward/backward pass per step on the same batch and weights
+ * (./fisher.ts), whose per-element Fisher reaches its transformation in `extras.fisher`.
+ * Per epoch: the method's `onEpochStart` hook (e.g. PMR's prototypes), training, evaluation
  * on val and test (accuracy, mAP, macro F1, fused cross-entropy and each modality's branch accuracy
  * and cross-entropy inside the joint model), the method's `onEpochEnd` hook (e.g. MSES,
  * G-Blending), a metrics line, a checkpoint (the method's state included). Model selection uses
@@ -81,6 +84,7 @@ import {
   type MethodName,
   type MethodOptions,
 } from "./methods.ts";
+import { uniModalFisher } from "./fisher.ts";
 import { sumCrossEntropy } from "./rebalance/base.ts";
 import type { TrainableModel } from "./model.ts";
 
@@ -784,14 +788,22 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
           );
         }
         let info: Record<string, unknown>;
+        // importance "fisher" (Sec. 3.2.2): per-sample squared gradients of the uni-modal
+        // log-likelihood, from one more forward/backward pass on the same batch and weights
+        let fisher: Record<string, tf.Tensor> | undefined;
         try {
+          if (method.fisher) {
+            fisher = uniModalFisher(model, params, bn, b.inputs, b.labels, method.fisher);
+          }
           info = await step(params, grads, opt, run.opt, run.step, {
             batch: mb,
             fused: logits,
             epoch,
+            ...(fisher ? { fisher } : {}),
           });
         } catch (e) {
           tf.dispose(Object.values(grads));
+          if (fisher) tf.dispose(Object.values(fisher));
           disposeBatch(b);
           if (e instanceof AmssArgumentError && /non-finite gradient/.test(e.message)) {
             throw new TrainingDivergedError(
@@ -801,6 +813,7 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
           throw e;
         }
         tf.dispose(Object.values(grads));
+        if (fisher) tf.dispose(Object.values(fisher));
         // logged significance (paper mode, Eqs. 2-4) for every method: the imbalance degree
         const sig = paperSignificance(mb, run.logSig, { tau: logTau, entropyFloor: ENTROPY_FLOOR });
         run.logSig = sig.state;

@@ -132,6 +132,12 @@ export interface Method {
   ): Record<string, unknown> | void | Promise<Record<string, unknown> | void>;
   /** Plain-data state saved in every checkpoint and restored in place on resume. */
   state?: Record<string, unknown>;
+  /**
+   * Variables whose per-element diagonal empirical Fisher of the uni-modal log-likelihood
+   * (Sec. 3.2.2; src/train/fisher.ts) the trainer computes every step and passes to `transform` in
+   * `extras.fisher` (AMSS with `importance: "fisher"`). Absent: no such pass.
+   */
+  fisher?: readonly string[];
 }
 
 /** Variables of each modality by `modalityOf` (shared ones, e.g. a concat head, belong to none). */
