@@ -85,7 +85,8 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     type: { kind: "string" },
     value: "FILE",
     default: "benchmarks/configs/<dataset>.json",
-    help: `dataset config (${CONFIG_DATASETS.join(", ")}; npy: encoders, optimizer, ...)`,
+    help: `dataset config (${CONFIG_DATASETS.join(", ")}; npy, synthetic, mnist-2view:\n` +
+      "encoders, optimizer, schedule, ...)",
   },
   {
     name: "normalise",
@@ -517,8 +518,8 @@ function benchArgs(v: Map<string, FlagValue>): BenchArgs {
   onlyFor("data", DISK_DATASETS, `the embedded ${dataset} dataset reads no folder`);
   onlyFor(
     "config",
-    [...CONFIG_DATASETS, "npy"],
-    `configs are for npy, ${CONFIG_DATASETS.join(", ")}`,
+    [...CONFIG_DATASETS, "npy", ...EMBEDDED_DATASETS],
+    `configs are for ${[...EMBEDDED_DATASETS, "npy", ...CONFIG_DATASETS].join(", ")}`,
   );
   onlyFor("normalise", ["npy"], "the embedded and real datasets scale their own inputs");
   onlyFor(

@@ -122,9 +122,12 @@ export function modelFromConfig(ds: Dataset, cfg: DatasetConfig): ModelSpec {
   };
 }
 
-/** A config for `--dataset npy` (your own data in the generic layout): every field optional. */
+/**
+ * A config for `--dataset npy` (your own data in the generic layout) or an embedded dataset
+ * (`synthetic`, `mnist-2view`): every field optional.
+ */
 export interface NpyConfig {
-  /** "npy" when given. */
+  /** The dataset's name when given ("npy", "synthetic" or "mnist-2view"). */
   dataset?: string;
   description?: string;
   /**
@@ -141,14 +144,14 @@ export interface NpyConfig {
   tau?: number;
   units?: "paper" | "reference" | "neuron";
   methods?: string;
-  /** Input scaling of the arrays (src/data/npy.ts); `--normalise` wins. */
+  /** npy only: input scaling of the arrays (src/data/npy.ts); `--normalise` wins. */
   normalise?: NpyNormalise;
-  /** Fraction of train held out for validation when there is no `val/` folder (default 0.1). */
+  /** npy only: fraction of train held out for validation without a `val/` folder (default 0.1). */
   valFraction?: number;
 }
 
 const NPY_FIELDS: Record<keyof NpyConfig, string> = {
-  dataset: '"npy"',
+  dataset: "the dataset's name",
   description: "a string",
   encoders: "an object {modality: {kind, options}}",
   fusion: `one of ${FUSION_KINDS.join(", ")}`,
@@ -162,8 +165,11 @@ const NPY_FIELDS: Record<keyof NpyConfig, string> = {
   valFraction: "a number in (0, 1)",
 };
 
-/** Reads and checks a `--dataset npy` config; errors name the file and the field. */
-export async function readNpyConfig(path: string): Promise<NpyConfig> {
+/**
+ * Reads and checks a config for `dataset` (npy or an embedded one); errors name the file and the
+ * field.
+ */
+export async function readNpyConfig(path: string, dataset = "npy"): Promise<NpyConfig> {
   let raw: unknown;
   try {
     raw = JSON.parse(await Deno.readTextFile(path));
@@ -175,7 +181,7 @@ export async function readNpyConfig(path: string): Promise<NpyConfig> {
   for (const k of Object.keys(raw)) {
     if (!(k in NPY_FIELDS)) {
       throw new AmssArgumentError(
-        `${path}: unknown field "${k}" (a --dataset npy config has ${
+        `${path}: unknown field "${k}" (a --dataset ${dataset} config has ${
           Object.keys(NPY_FIELDS).join(", ")
         })`,
       );
@@ -192,7 +198,14 @@ export async function readNpyConfig(path: string): Promise<NpyConfig> {
   const has = (k: keyof NpyConfig) => cfg[k] !== undefined;
   const int1 = (x: unknown) => Number.isInteger(x) && (x as number) >= 1;
   const pos = (x: unknown) => typeof x === "number" && Number.isFinite(x) && x > 0;
-  if (has("dataset")) need("dataset", cfg.dataset === "npy");
+  if (has("dataset")) need("dataset", cfg.dataset === dataset, JSON.stringify(dataset));
+  for (const k of ["normalise", "valFraction"] as const) {
+    if (has(k) && dataset !== "npy") {
+      throw new AmssArgumentError(
+        `${path}: "${k}" applies to --dataset npy (${dataset} makes its own inputs and splits)`,
+      );
+    }
+  }
   if (has("description")) need("description", typeof cfg.description === "string");
   if (has("fusion")) need("fusion", FUSION_KINDS.includes(cfg.fusion as FusionKind));
   if (has("epochs")) need("epochs", int1(cfg.epochs));

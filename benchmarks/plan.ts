@@ -117,8 +117,9 @@ function modelKindOf(args: BenchArgs): "mlp" | "resnet" {
 /** Loads (or generates) the dataset of `args`; data errors name the file. */
 export async function loadData(args: BenchArgs): Promise<LoadedData> {
   const config = await datasetConfig(args);
-  const npyConfig = args.dataset === "npy" && args.config
-    ? await readNpyConfig(await existingConfig(args.config))
+  // npy and the embedded datasets take a config of encoders, optimizer, schedule (config.ts)
+  const npyConfig = args.config && !(CONFIG_DATASETS as readonly string[]).includes(args.dataset)
+    ? await readNpyConfig(await existingConfig(args.config), args.dataset)
     : null;
   let ds: Dataset;
   let pool: WorkerPool | null = null;
@@ -164,8 +165,10 @@ export async function loadData(args: BenchArgs): Promise<LoadedData> {
   }
   const allMlp = modelKindOf(args) === "mlp";
   for (const m of ds.modalities) {
-    // an MLP reads an image flattened: all of them with --model mlp, or one a config gives an MLP
-    if (m.kind === "image" && (allMlp || npyConfig?.encoders?.[m.name]?.kind === "mlp")) {
+    // an MLP reads an image flattened: the one a config gives an MLP, else all of them under
+    // --model mlp (the embedded datasets' default)
+    const kind = npyConfig?.encoders?.[m.name]?.kind;
+    if (m.kind === "image" && (kind === "mlp" || (kind === undefined && allMlp))) {
       ds = flattenModality(ds, m.name);
     }
   }

@@ -2,6 +2,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { BENCH_FLAGS, parseCommand } from "../benchmarks/args.ts";
 import { UsageError } from "../benchmarks/cli.ts";
 import { readNpyConfig } from "../benchmarks/config.ts";
+import { shellQuote } from "../benchmarks/run_folder.ts";
 import { bench, writeTinyNpy } from "./_bench.ts";
 import { tempDir } from "./_helpers.ts";
 
@@ -45,7 +46,8 @@ const USAGE_CASES: [string[], number, string][] = [
   [["--out", "--quick"], 2, "--out needs a value"],
   [["--quick=yes"], 2, "--quick is a switch: it takes no value"],
   [["--data", "/tmp"], 2, "--data does not apply to --dataset synthetic"],
-  [["--config", "x.json"], 2, "--config does not apply to --dataset synthetic"],
+  [["--config", "x.json"], 2, "--config x.json: file not found"],
+  [["--dataset", "cremad", "--data", data, "--normalise", "none"], 2, "--normalise does not apply"],
   [["--dataset", "npy"], 2, "--dataset npy needs --data DIR"],
   [["--dataset", "npy", "--data", data, "--vocab", "v.txt"], 2, "--vocab does not apply"],
   [["--dataset", "cremad", "--data", data, "--model", "mlp"], 2, "--model does not apply"],
@@ -111,7 +113,7 @@ const USAGE_CASES: [string[], number, string][] = [
     "none.json: file not found",
   ],
   [["--normalise", "standardise"], 2, "--normalise does not apply to --dataset synthetic"],
-  [["--dataset", "mnist-2view", "--config", "c.json"], 2, "--config does not apply"],
+  [["--dataset", "mnist-2view", "--config", "c.json"], 2, "--config c.json: file not found"],
   [["--dataset", "npy", "--data", data, "--normalise", "unit"], 2, '--normalise got "unit"'],
   [["report"], 2, "report needs at least one run folder"],
   [["report", `${root}/none`], 2, "run folder not found"],
@@ -325,4 +327,55 @@ Deno.test("the README's npy config example is a valid config", async () => {
   const cfg = await readNpyConfig(path);
   assertEquals(cfg.optimizer?.kind, "adam");
   assertEquals(Object.keys(cfg.encoders ?? {}), ["visual", "depth"]);
+});
+
+Deno.test("the recorded command is shell-quoted: bash reads back the very arguments", async () => {
+  const argv = [
+    "--method-options",
+    '{"pmr":{"mu":0.5}}',
+    "--out",
+    "runs/it's here",
+    "--methods",
+    "joint,amss+:horvitz-thompson",
+    "$HOME",
+    "a b",
+    "",
+  ];
+  const quoted = shellQuote(argv);
+  const out = await new Deno.Command("bash", {
+    args: ["-c", `printf '%s\\0' ${quoted}`],
+    stdout: "piped",
+  }).output();
+  const back = new TextDecoder().decode(out.stdout).split("\0").slice(0, -1);
+  assertEquals(back, argv);
+  assertEquals(shellQuote(["--epochs", "3"]), "--epochs 3", "plain words stay bare");
+});
+
+Deno.test("an embedded dataset takes a config too: a ResNet on the synthetic image modality reads it unflattened", async () => {
+  const cfg = `${root}/synthetic-config.json`;
+  await Deno.writeTextFile(
+    cfg,
+    JSON.stringify({
+      dataset: "synthetic",
+      encoders: { audio: { kind: "resnet18", options: { widths: [4, 4, 4, 4] } } },
+      epochs: 1,
+      methods: "joint",
+    }),
+  );
+  const out = `${root}/synthetic-config-out`;
+  const args = ["--config", cfg, "--quick", "--limit", "64", "--backend", "cpu"];
+  const r = await bench([...args, "--progress", "none", "--out", out]);
+  assertEquals(r.code, 0, r.err);
+  const fp = JSON.parse(await Deno.readTextFile(`${out}/joint/seed-1/fingerprint.json`));
+  const audio = fp.model.modalities.find((m: { name: string }) => m.name === "audio");
+  assertEquals([audio.kind, audio.input, audio.options.widths], ["resnet18", [16, 16, 1], [
+    4,
+    4,
+    4,
+    4,
+  ]]);
+  await Deno.writeTextFile(cfg, JSON.stringify({ normalise: "standardise" }));
+  const bad = await bench([...args, "--out", `${out}-2`]);
+  assertEquals(bad.code, 1, bad.err);
+  assertStringIncludes(bad.err, '"normalise" applies to --dataset npy');
 });
