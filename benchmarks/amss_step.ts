@@ -1,7 +1,7 @@
 /**
  * Cost of the whole AMSS step (importance reduction, sampling, mask build and apply) on a
- * ResNet18-sized parameter set, next to one plain pass over the same gradients (issue: AMSS work
- * <= 2x that pass, and no full-gradient download to JS).
+ * ResNet18-sized parameter set, next to one plain pass over the same gradients (the target: AMSS
+ * work at most 2x that pass, and no full-gradient download to JS).
  *
  * Parameter set: the 20 conv kernels of one ResNet18 for 1-channel input (stem 7x7, 16 3x3 convs
  * in layer1..4, 3 1x1 downsample convs): 11.17 M floats, 4,800 output channels, all masked

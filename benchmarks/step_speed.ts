@@ -1,6 +1,6 @@
 /**
- * Training-step speed (issue: "ms per training step of a narrow ResNet18 ... next to PyTorch",
- * "AMSS and AMSS+ overhead per step over joint"):
+ * Training-step speed: ms per training step of a narrow ResNet18 next to PyTorch, and the AMSS
+ * and AMSS+ overhead per step over joint training:
  *
  * 1. One narrow ResNet18 (widths 16-32-64-128, BasicBlocks, BN) + linear head, batch 16 x 1 x 128
  *    x 128, one SGD step (momentum 0.9, weight decay 1e-4): tfjs on the chosen backend vs PyTorch

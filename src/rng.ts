@@ -5,16 +5,17 @@
  * Generator: xoshiro128** (Blackman & Vigna), 128 bits of state held as four uint32 words, seeded
  * through splitmix32 so that nearby seeds give unrelated streams. Written here rather than taken
  * from npm because the state must be a plain, serialisable value (checkpoints store it and resume
- * bit-for-bit), which the small npm generators we looked at do not expose.
+ * bit-for-bit).
  *
  * @example
  * ```ts
- * import { Rng } from "./rng.ts";
+ * import { assert } from "@std/assert";
+ * import { Rng } from "@amss-ts/amss";
  * const rng = new Rng(42);
  * const u = rng.float(); // in [0, 1)
  * const saved = rng.state();
  * const again = Rng.fromState(saved);
- * console.assert(again.float() === rng.float());
+ * assert(again.float() === rng.float());
  * ```
  * @module
  */
@@ -39,7 +40,11 @@ const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
 export class Rng {
   #s: Uint32Array;
 
-  /** @param seed any finite number; its integer part modulo 2^32 selects the stream. */
+  /**
+   * A generator seeded by splitmix32 of `seed`.
+   *
+   * @param seed any finite number; its integer part modulo 2^32 selects the stream.
+   */
   constructor(seed: number) {
     if (!Number.isFinite(seed)) {
       throw new RangeError(`Rng: seed must be a finite number, got ${seed}`);

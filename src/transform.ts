@@ -4,9 +4,16 @@
  * composes them. AMSS is one such piece, so "mask the gradient before momentum and weight decay"
  * (the authors' code) and "mask the update" (the paper's Eq. 1) are two orders of one chain:
  *
- * ```ts ignore
- * chain(amss(cfg), sgd({ lr: 0.01, momentum: 0.9, weightDecay: 1e-4 })) // mask gradients
- * chain(sgd({ lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }), amss(cfg)) // mask updates (Eq. 1)
+ * ```ts
+ * import { amss, chain, modalityByPrefix, paperUnits, planMasks, sgd } from "@amss-ts/amss";
+ * const plan = planMasks({ "audio/w": { shape: [8, 4] }, "visual/w": { shape: [8, 4] } }, {
+ *   modalities: ["audio", "visual"],
+ *   modalityOf: modalityByPrefix(["audio", "visual"]),
+ *   unitOf: paperUnits,
+ * });
+ * const cfg = { plan, significance: { mode: "paper" as const, tau: 0.25 }, seed: 1 };
+ * chain(amss(cfg), sgd({ lr: 0.01, momentum: 0.9, weightDecay: 1e-4 })); // mask gradients
+ * chain(sgd({ lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }), amss(cfg)); // mask updates (Eq. 1)
  * ```
  *
  * Conventions (tfjs memory): `update` never disposes its input tensors and returns tensors that
@@ -56,13 +63,17 @@ export interface UpdateContext {
  * owns and disposes `scale` and deletes `ctx.unitScale`.
  */
 export interface UnitScale {
+  /** The per-unit factors of every named update, concatenated. */
   scale: tf.Tensor1D;
+  /** Per update name: its `[pre, units, post]` view and the offset of its units in `scale`. */
   views: ReadonlyMap<string, readonly [number, number, number, number]>;
 }
 
 /** One piece of an optimizer. */
 export interface GradientTransformation<S = unknown> {
+  /** The initial state for `params` (tensors in it live until {@link disposeState}). */
   init(params: Params): S;
+  /** The transformed updates; the state is updated in place. */
   update(updates: TensorMap, state: S, ctx: UpdateContext): TensorMap | Promise<TensorMap>;
   /** True when `update` will apply a `ctx.unitScale` left by the part before it (see chain). */
   acceptsUnitScale?(): boolean;
@@ -266,8 +277,11 @@ export function scaleByAdam(
 
 /** Options of {@link sgd}. */
 export interface SgdOptions {
+  /** Learning rate, constant or per step. */
   lr: Schedule;
+  /** Heavy-ball momentum in [0, 1) (PyTorch's, dampening 0). Default 0. */
   momentum?: number;
+  /** L2 weight decay added to the gradient, >= 0. Default 0. */
   weightDecay?: number;
 }
 
@@ -284,11 +298,13 @@ export const SGD_STEP_KERNEL = "AmssSgdStep";
 /**
  * SGD as PyTorch's `torch.optim.SGD` (momentum, weight decay, dampening 0, Nesterov off): weight
  * decay, then momentum, then the learning rate, as a chain of three transformations whose state is
- * `[null, MomentumState, null]`. Where the active backend has {@link SGD_STEP_KERNEL} (wasm), the
- * three run as one kernel per variable instead of about seven tf ops, with the same state and
- * bit-identical results.
+ * `[null, MomentumState, null]`. Where the active backend has the fused step kernel (wasm, once
+ * the training kernels are registered), the three run as one kernel per variable instead of about
+ * seven tf ops, with the same state and bit-identical results.
  */
-export function sgd({ lr, momentum: mu = 0, weightDecay = 0 }: SgdOptions) {
+export function sgd(
+  { lr, momentum: mu = 0, weightDecay = 0 }: SgdOptions,
+): GradientTransformation<unknown[]> {
   const inner = chain(addWeightDecay(weightDecay), momentum(mu), scaleByLearningRate(lr));
   const fused = () => tf.getKernel(SGD_STEP_KERNEL, tf.getBackend()) != null;
   return {
@@ -357,15 +373,22 @@ export function sgd({ lr, momentum: mu = 0, weightDecay = 0 }: SgdOptions) {
 
 /** Options of {@link adam}. */
 export interface AdamOptions {
+  /** Learning rate, constant or per step. */
   lr: Schedule;
+  /** Decay of the first-moment average. Default 0.9. */
   beta1?: number;
+  /** Decay of the second-moment average. Default 0.999. */
   beta2?: number;
+  /** Added to the square root of the second moment. Default 1e-8. */
   eps?: number;
+  /** L2 weight decay added to the gradient, >= 0. Default 0. */
   weightDecay?: number;
 }
 
 /** Adam as PyTorch's `torch.optim.Adam` (L2 weight decay added to the gradient). */
-export function adam({ lr, beta1, beta2, eps, weightDecay = 0 }: AdamOptions) {
+export function adam(
+  { lr, beta1, beta2, eps, weightDecay = 0 }: AdamOptions,
+): GradientTransformation<unknown[]> {
   return chain(
     addWeightDecay(weightDecay),
     scaleByAdam({ beta1, beta2, eps }),
@@ -412,14 +435,20 @@ export function scaleByAdagrad(
 
 /** Options of {@link adagrad}. */
 export interface AdagradOptions {
+  /** Learning rate, constant or per step. */
   lr: Schedule;
+  /** Added to the square root of the accumulated sum. Default 1e-10. */
   eps?: number;
+  /** Starting value of the sum of squared gradients, >= 0. Default 0. */
   initialAccumulator?: number;
+  /** L2 weight decay added to the gradient, >= 0. Default 0. */
   weightDecay?: number;
 }
 
 /** AdaGrad as PyTorch's `torch.optim.Adagrad` (L2 weight decay added to the gradient). */
-export function adagrad({ lr, eps, initialAccumulator, weightDecay = 0 }: AdagradOptions) {
+export function adagrad(
+  { lr, eps, initialAccumulator, weightDecay = 0 }: AdagradOptions,
+): GradientTransformation<unknown[]> {
   return chain(
     addWeightDecay(weightDecay),
     scaleByAdagrad({ eps, initialAccumulator }),

@@ -7,6 +7,7 @@
 
 /** Error for an argument outside its allowed domain (wrong value, right type). */
 export class AmssArgumentError extends RangeError {
+  /** An error whose `message` names the argument, its value and what was expected. */
   constructor(message: string) {
     super(message);
     this.name = "AmssArgumentError";

@@ -1,6 +1,6 @@
 /**
  * A tiny two-modality concat-fusion CNN for engine tests (not a product model: the trainer's
- * models come with the training issue). Each modality: conv 3x3 (4 channels) -> ReLU -> global
+ * models are in src/models). Each modality: conv 3x3 (4 channels) -> ReLU -> global
  * mean pool -> dense 4 -> 3; fusion: concat -> dense 6 -> C. Uni-modal predictions follow the
  * paper's concat rule (Sec. 3.2.1): the other modality's features are zeroed.
  */

@@ -1,7 +1,7 @@
 /**
- * CI-sized runs of the issue-6 methods (PMR, AGM, Greedy, MSES, G-Blending) through the real
- * trainer on the tiny model and dataset of trainer_test.ts: each asserts something the method must
- * do.
+ * CI-sized runs of the rebalancing methods of src/train/rebalance/ (PMR, AGM, Greedy, MSES,
+ * G-Blending) through the real trainer on the tiny model and dataset of trainer_test.ts: each
+ * asserts something the method must do.
  */
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAlmostEquals, assertEquals, assertGreater } from "@std/assert";

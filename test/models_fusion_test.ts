@@ -11,7 +11,6 @@ import type { Params } from "../src/transform.ts";
 import {
   buildModel,
   isResNet18,
-  lstmCell,
   mlpEncoder,
   mmtmFusion,
   type ModalitySpec,
@@ -20,6 +19,7 @@ import {
   type ResNet18Encoder,
   variableGradsByName,
 } from "../src/models/mod.ts";
+import { lstmCell } from "../src/models/layers.ts";
 import { arr, disposeAll, disposeOut, inputsFor as sharedInputs, matmul } from "./_helpers.ts";
 
 await initBackend("cpu");

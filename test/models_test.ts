@@ -12,7 +12,6 @@ import { modalityByPrefix, planMasks } from "../src/amss/groups.ts";
 import { paperSignificance } from "../src/amss/significance.ts";
 import type { Params } from "../src/transform.ts";
 import {
-  batchNorm,
   buildModel,
   type FusionSpec,
   modalBatchFromOutputs,
@@ -21,8 +20,8 @@ import {
   ModelSpecError,
   type State,
   variableGradsByName,
-  variableSeed,
 } from "../src/models/mod.ts";
+import { batchNorm, variableSeed } from "../src/models/layers.ts";
 import { arr, disposeAll, disposeOut, inputsFor as sharedInputs, matmul } from "./_helpers.ts";
 
 await tf.setBackend("cpu");

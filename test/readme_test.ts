@@ -2,20 +2,30 @@ import { assert, assertStringIncludes } from "@std/assert";
 
 /**
  * The README's example is documentation that must keep working: this test extracts the ```ts
- * block that follows the `<!-- example -->` marker, points its `./src/mod.ts` import at this
- * checkout, and runs it. The example ends with its own check (throws on wrong ratios).
+ * block that follows the `<!-- example -->` marker, checks that it imports from the package's own
+ * name only (as a user of the published package writes it), points that import at this
+ * checkout's entry module (deno.json's `exports["."]`), and runs it. The example ends with its own
+ * check (throws on wrong ratios).
  */
 Deno.test("the README example runs and its dominant modality gets the smaller ratio", async () => {
   const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))) as {
+    name: string;
+    exports: Record<string, string>;
+  };
   const marker = readme.indexOf("<!-- example");
   assert(marker >= 0, "README has no <!-- example --> marker");
   const start = readme.indexOf("```ts\n", marker) + "```ts\n".length;
   const code = readme.slice(start, readme.indexOf("\n```", start));
-  assertStringIncludes(code, `from "./src/mod.ts"`);
-  const mod = new URL("../src/mod.ts", import.meta.url).href;
+  const entry = JSON.stringify(config.name);
+  assertStringIncludes(code, `from ${entry}`);
+  const local = [...code.matchAll(/from "([^"]+)"/g)].map((m) => m[1])
+    .filter((s) => s.startsWith(".") || s.startsWith("/"));
+  assert(local.length === 0, `the example imports local files: ${local.join(", ")}`);
+  const mod = new URL(`../${config.exports["."]}`, import.meta.url).href;
   const file = await Deno.makeTempFile({ suffix: ".ts" });
   try {
-    await Deno.writeTextFile(file, code.replace(`"./src/mod.ts"`, JSON.stringify(mod)));
+    await Deno.writeTextFile(file, code.replaceAll(`from ${entry}`, `from ${JSON.stringify(mod)}`));
     const log = console.log;
     console.log = () => {};
     try {

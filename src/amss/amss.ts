@@ -41,6 +41,7 @@ export type SignificanceConfig =
 
 /** Configuration of {@link amss}. */
 export interface AmssConfig {
+  /** Which variables are masked, per modality and layer, and their units ({@link planMasks}). */
   plan: MaskPlan;
   /** Significance (Eqs. 2-4). Omit to pass ratios in `extras.ratios` every step. */
   significance?: SignificanceConfig;
@@ -114,13 +115,17 @@ export interface AmssConfig {
 
 /** Explicit, JSON-serialisable state of {@link amss}. */
 export interface AmssState {
+  /** State of the sampling generator. */
   rng: RngState;
+  /** Momentum state of the paper's significance (Eq. 3); unused in the other modes. */
   significance: PaperSignificanceState;
 }
 
 /** What {@link amss} reports per step in `ctx.info.amss`. */
 export interface AmssInfo {
+  /** Update ratio rho_k of each modality this step (Eq. 4, or as given). */
   ratios: Record<string, number>;
+  /** The significance step's intermediates, when the ratios came from it. */
   significance?: SignificanceResult;
   /**
    * Units kept / units, per group id. Under `normalise: "modality"` the count is what the
@@ -146,7 +151,11 @@ export interface AmssInfo {
 
 /** Per-step inputs of {@link amss}: a batch for significance, or the ratios themselves. */
 export interface AmssExtras {
+  /** Labels, uni-modal predictions and features of the step's batch, for the significance. */
   batch?: ModalBatch;
+  /**
+   * Update ratios per modality (by name, or in plan order), when `significance` is not configured.
+   */
   ratios?: Record<string, number> | readonly number[];
   /**
    * `importance: "fisher"`: the per-element diagonal empirical Fisher of every masked variable
@@ -175,15 +184,43 @@ function ratiosFromExtras(modalities: string[], given: AmssExtras["ratios"]): nu
 /**
  * The AMSS/AMSS+ transformation.
  *
- * @example
- * ```ts ignore
- * const plan = planMasks(params, rules);
+ * @example AMSS+ (HT weights) with the paper's significance, masking gradients before SGD
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import * as tf from "@tensorflow/tfjs";
+ * import { amss, chain, modalityByPrefix, paperUnits, planMasks, sgd, step } from "@amss-ts/amss";
+ *
+ * await tf.setBackend("cpu");
+ * const params = {
+ *   "audio/w": tf.variable(tf.ones([4, 2])),
+ *   "visual/w": tf.variable(tf.ones([4, 2])),
+ * };
+ * const plan = planMasks(params, {
+ *   modalities: ["audio", "visual"],
+ *   modalityOf: modalityByPrefix(["audio", "visual"]),
+ *   unitOf: paperUnits,
+ * });
  * const opt = chain(
- *   amss({ plan, significance: { mode: "paper", tau: 0.25, lambda: 0.9 }, scale: "horvitz-thompson", seed: 1 }),
+ *   amss({
+ *     plan,
+ *     significance: { mode: "paper", tau: 0.25, lambda: 0.9, entropy: "none" },
+ *     scale: "horvitz-thompson",
+ *     seed: 1,
+ *   }),
  *   sgd({ lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }),
  * );
  * const state = opt.init(params);
- * await step(params, grads, opt, state, t, { batch }); // batch: labels + uni-modal predictions
+ * const grads = { "audio/w": tf.ones([4, 2]), "visual/w": tf.ones([4, 2]) };
+ * // labels and each modality's uni-modal logits (B = 2, C = 2): audio predicts well
+ * const batch = {
+ *   labels: [0, 1],
+ *   numClasses: 2,
+ *   predictionKind: "logits" as const,
+ *   predictions: [[3, 0, 0, 3], [0.5, 0, 0, 0.5]],
+ * };
+ * const info = await step(params, grads, opt, state, 1, { batch });
+ * const { ratios } = info.amss as { ratios: Record<string, number> };
+ * assert(ratios.audio < ratios.visual); // the dominant modality is updated less
  * ```
  */
 export function amss(config: AmssConfig): GradientTransformation<AmssState> {

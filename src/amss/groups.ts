@@ -27,22 +27,29 @@ export interface PlanRules {
 
 /** One variable inside a mask group. */
 export interface MaskMember {
+  /** Parameter name. */
   name: string;
+  /** How the parameter splits into the group's units. */
   spec: UnitSpec;
 }
 
 /** A layer in the paper's sense: C_l units sampled together (Sec. 3.2.2, Appendix C.2). */
 export interface MaskGroup {
+  /** Group id: the parameter name, or the rule's `group` for shared groups. */
   id: string;
+  /** The modality whose subnetwork the group belongs to. */
   modality: string;
   /** C_l, the number of mask units. */
   units: number;
+  /** The variables masked together. */
   members: MaskMember[];
 }
 
 /** The result of {@link planMasks}. */
 export interface MaskPlan {
+  /** Modality names, in the order of the rules. */
   modalities: string[];
+  /** The mask groups, in the order their first parameter comes in `params`. */
   groups: MaskGroup[];
   /** Variables that pass through AMSS unchanged. */
   unmasked: string[];
@@ -52,12 +59,22 @@ export interface MaskPlan {
  * Groups `params` (anything with a `shape`) into mask groups.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { planMasks } from "@amss-ts/amss";
+ * const params = {
+ *   "audio/conv": { shape: [3, 3, 1, 8] },
+ *   "visual/dense": { shape: [16, 4] },
+ *   "fusion/kernel": { shape: [12, 3] },
+ * };
  * const plan = planMasks(params, {
  *   modalities: ["audio", "visual"],
  *   modalityOf: (n) => n.startsWith("audio/") ? "audio" : n.startsWith("visual/") ? "visual" : null,
  *   unitOf: (_n, shape) => shape.length === 4 ? { kind: "channel" } : { kind: "element" },
  * });
+ * // audio/conv: 8 output channels; visual/dense: 64 elements; the fusion head is never masked
+ * assert(plan.groups.map((g) => g.units).join() === "8,64");
+ * assert(plan.unmasked.join() === "fusion/kernel");
  * ```
  */
 export function planMasks(

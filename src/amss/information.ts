@@ -93,8 +93,9 @@ function entropyUnchecked(p: ArrayLike<number>): number {
  *
  * @example
  * ```ts
- * import { entropy } from "./information.ts";
- * console.assert(Math.abs(entropy([0.25, 0.25, 0.25, 0.25]) - Math.log(4)) < 1e-15);
+ * import { assert } from "@std/assert";
+ * import { entropy } from "@amss-ts/amss/theory";
+ * assert(Math.abs(entropy([0.25, 0.25, 0.25, 0.25]) - Math.log(4)) < 1e-15);
  * ```
  */
 export function entropy(p: ArrayLike<number>): number {
@@ -137,10 +138,11 @@ export function labelMarginal(joint: DiscreteJoint): Float64Array {
  *
  * @example
  * ```ts
- * import { mutualInformation } from "./information.ts";
+ * import { assert } from "@std/assert";
+ * import { mutualInformation } from "@amss-ts/amss/theory";
  * // Y = X, uniform on two values: I = log 2.
  * const i = mutualInformation({ nx: 2, ny: 2, p: [0.5, 0, 0, 0.5] });
- * console.assert(Math.abs(i - Math.log(2)) < 1e-15);
+ * assert(Math.abs(i - Math.log(2)) < 1e-15);
  * ```
  */
 export function mutualInformation(joint: DiscreteJoint): number {
@@ -188,10 +190,11 @@ export function conditionalOf(joint: DiscreteJoint): Float64Array {
  *
  * @example
  * ```ts
- * import { barberAgakovBound, conditionalOf, mutualInformation } from "./information.ts";
+ * import { assert } from "@std/assert";
+ * import { barberAgakovBound, conditionalOf, mutualInformation } from "@amss-ts/amss/theory";
  * const joint = { nx: 2, ny: 2, p: [0.4, 0.1, 0.2, 0.3] };
  * const tight = barberAgakovBound(joint, conditionalOf(joint));
- * console.assert(Math.abs(tight - mutualInformation(joint)) < 1e-12);
+ * assert(Math.abs(tight - mutualInformation(joint)) < 1e-12);
  * ```
  */
 export function barberAgakovBound(joint: DiscreteJoint, q: ArrayLike<number>): number {

@@ -16,9 +16,7 @@
  *
  * @example
  * ```ts
- * import { Rng } from "../rng.ts";
- * import { sampleUnits } from "./sampling.ts";
- * import { unitMask } from "./mask.ts";
+ * import { Rng, sampleUnits, unitMask } from "@amss-ts/amss";
  * const p = [0.4, 0.3, 0.2, 0.1];
  * const s = sampleUnits("systematic", p, 2, new Rng(5));
  * const m = unitMask("horvitz-thompson", p, s); // E[m_j] = 1 for every j

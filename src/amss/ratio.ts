@@ -23,9 +23,10 @@ import { AmssArgumentError, requireFinite, requirePositive } from "../validate.t
  *
  * @example
  * ```ts
- * import { updateRatios } from "./ratio.ts";
+ * import { assert } from "@std/assert";
+ * import { updateRatios } from "@amss-ts/amss";
  * const rho = updateRatios([0.8, 0.2], 0.25); // audio dominant -> audio updated less
- * console.assert(rho[0] < rho[1] && Math.abs(rho[0] + rho[1] - 1) < 1e-15);
+ * assert(rho[0] < rho[1] && Math.abs(rho[0] + rho[1] - 1) < 1e-15);
  * ```
  */
 export function updateRatios(u: ArrayLike<number>, tau: number): Float64Array {

@@ -16,12 +16,12 @@
  *
  * @example
  * ```ts
- * import { Rng } from "../rng.ts";
- * import { sampleUnits, unitsToKeep } from "./sampling.ts";
+ * import { assert } from "@std/assert";
+ * import { Rng, sampleUnits, unitsToKeep } from "@amss-ts/amss";
  * const p = [0.5, 0.2, 0.2, 0.1];
  * const k = unitsToKeep(0.5, p.length); // 2
  * const s = sampleUnits("adaptive", p, k, new Rng(1));
- * console.assert(s.indices.length === 2 && s.weights.every((w) => w >= 1));
+ * assert(s.indices.length === 2 && s.weights.every((w) => w >= 1));
  * ```
  * @module
  */
@@ -188,7 +188,7 @@ function fillSample(
  * @param opts `onShortfall` for k > number of nonzero p (see {@link SampleOptions}).
  * @example
  * ```ts
- * import { Rng } from "../rng.ts";
+ * import { Rng } from "@amss-ts/amss";
  * const s = sampleSuccessive([4, 3, 2, 1], 2, new Rng(7));
  * // s.indices: 2 distinct units in draw order; s.weights: their HT weights (>= 1)
  * ```
@@ -271,7 +271,7 @@ export function sampleSuccessive(
  * @param k sample size, integer in [0, n].
  * @example
  * ```ts
- * import { Rng } from "../rng.ts";
+ * import { Rng } from "@amss-ts/amss";
  * const s = sampleUniform(10, 3, new Rng(1)); // 3 distinct units, weights 10/3
  * ```
  */
@@ -397,7 +397,7 @@ function shortfallProbabilities(q: number[], k: number, nnz: number): Float64Arr
  * @param opts `onShortfall` for k > number of nonzero p (see {@link SampleOptions}).
  * @example
  * ```ts
- * import { Rng } from "../rng.ts";
+ * import { Rng } from "@amss-ts/amss";
  * const s = sampleSystematic([6, 2, 1, 1], 2, new Rng(3));
  * // unit 0 always; one of 1, 2, 3 with probabilities 0.5, 0.25, 0.25; weights 1/pi
  * ```
@@ -462,7 +462,7 @@ export function sampleSystematic(
  *
  * @example
  * ```ts
- * import { Rng } from "../rng.ts";
+ * import { Rng } from "@amss-ts/amss";
  * const rng = new Rng(0);
  * const s = sampleUnits("systematic", [3, 1, 0, 2], 2, rng);
  * ```

@@ -247,8 +247,9 @@ function requireLambda(lambda: number): number {
  *
  * @example
  * ```ts
+ * import { assert } from "@std/assert";
  * import { labelEntropy } from "./significance.ts";
- * console.assert(Math.abs(labelEntropy([0, 1, 2, 3], 4) - Math.log(4)) < 1e-15);
+ * assert(Math.abs(labelEntropy([0, 1, 2, 3], 4) - Math.log(4)) < 1e-15);
  * ```
  */
 export function labelEntropy(labels: ArrayLike<number>, numClasses: number): number {
@@ -283,9 +284,10 @@ export function labelEntropy(labels: ArrayLike<number>, numClasses: number): num
  *
  * @example
  * ```ts
+ * import { assert } from "@std/assert";
  * import { meanSoftmaxEntropy } from "./significance.ts";
  * // equal coordinates -> uniform softmax -> entropy log D
- * console.assert(Math.abs(meanSoftmaxEntropy([3, 3, 3, 3], 4) - Math.log(4)) < 1e-15);
+ * assert(Math.abs(meanSoftmaxEntropy([3, 3, 3, 3], 4) - Math.log(4)) < 1e-15);
  * ```
  */
 export function meanSoftmaxEntropy(
@@ -397,7 +399,8 @@ function meanLogLikelihood(
  *
  * @example
  * ```ts
- * import { initialPaperSignificanceState, paperSignificance } from "./significance.ts";
+ * import { assert } from "@std/assert";
+ * import { initialPaperSignificanceState, paperSignificance } from "@amss-ts/amss";
  * const batch = {
  *   labels: [0, 1],
  *   numClasses: 2,
@@ -407,7 +410,7 @@ function meanLogLikelihood(
  * let state = initialPaperSignificanceState();
  * const step = paperSignificance(batch, state, { tau: 0.25, entropy: "none" });
  * state = step.state;
- * console.assert(step.result.ratios[0] < step.result.ratios[1]);
+ * assert(step.result.ratios[0] < step.result.ratios[1]);
  * ```
  */
 export function paperSignificance(
@@ -562,9 +565,10 @@ function softmaxPiecesF32(
  *
  * @example
  * ```ts
+ * import { assert } from "@std/assert";
  * import { referenceLabelEntropy } from "./significance.ts";
  * const h = referenceLabelEntropy([0, 1, 2, 3]); // balanced: log 4 in float32
- * console.assert(Math.abs(h - Math.log(4)) < 1e-6);
+ * assert(Math.abs(h - Math.log(4)) < 1e-6);
  * ```
  */
 export function referenceLabelEntropy(labels: ArrayLike<number>): number {
@@ -701,7 +705,8 @@ function meanSoftmaxEntropyF32(data: ArrayLike<number>, D: number, B: number, k:
  *
  * @example
  * ```ts
- * import { referenceSignificance } from "./significance.ts";
+ * import { assert } from "@std/assert";
+ * import { referenceSignificance } from "@amss-ts/amss";
  * const r = referenceSignificance({
  *   labels: [0, 1],
  *   numClasses: 2,
@@ -709,7 +714,7 @@ function meanSoftmaxEntropyF32(data: ArrayLike<number>, D: number, B: number, k:
  *   predictions: [[2, 0, 0, 2], [0, 0, 0, 0]],
  *   features: [{ data: [1, 0, 0, 1], dim: 2 }, { data: [1, 0, 0, 1], dim: 2 }],
  * }, { tau: 0.2 });
- * console.assert(r.ratios[0] < r.ratios[1]);
+ * assert(r.ratios[0] < r.ratios[1]);
  * ```
  */
 export function referenceSignificance(

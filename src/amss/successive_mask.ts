@@ -5,8 +5,9 @@
  * importance gets 1, see amss.ts `maskFor`), bit for bit and with the same draws from `rng`.
  *
  * Why a second implementation: with the paper's units a two-encoder ResNet18 has 120 mask groups
- * and 7,200 units, and the general functions (validation, normalisation twice, fresh arrays per
- * call, the draw-order sort) took 1.5-2.2 ms per step there, a third of AMSS's whole overhead.
+ * and 7,200 units, and per group the general functions validate, normalise twice, allocate fresh
+ * arrays and sort the draws into draw order, which made sampling a large part of AMSS's overhead
+ * (README, "Training-step speed").
  * The mask does not depend on the draw order, so no sort is needed here. test/successive_mask.test.ts
  * checks the equality against the general functions on random importances (with zeros, shortfall
  * fill, every scale).

@@ -86,8 +86,8 @@ export function unitSum(sq: tf.Tensor, spec: UnitSpec): tf.Tensor1D {
   const { pre, units, post } = unitLayout(sq.shape, spec);
   if (spec.kind === "element") return sq.reshape([units]);
   // Sums over the leading axis as an average pool with the unit as the (innermost) channel axis:
-  // on wasm a pool runs at memory speed, while tf.sum over a non-innermost axis first transposes
-  // the whole tensor (66 ms against 2-3 ms for the pool on ResNet18's kernels).
+  // on wasm a pool is one pass over memory, while tf.sum over a non-innermost axis first
+  // transposes the whole tensor.
   // (n as a float32 scalar: a JS number would be an int32 tensor plus a Cast per call)
   const sumLeading = (t: tf.Tensor, n: number, c: number): tf.Tensor1D =>
     n === 1 ? t.reshape([c]) : tf.mul(

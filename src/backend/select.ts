@@ -7,8 +7,8 @@
  *   unless `threads` (or `AMSS_WASM_THREADS`) asks for more: then a patched copy of the backend
  *   bundle starts them (./wasm_threads.ts), with a start-up timeout and a fallback to 1 thread.
  * - `cpu` (pure JS) is slow (a naive conv weight-gradient loop): tests and references only.
- * - `webgpu` is built into Deno; on our machines it finds a software adapter (Mesa llvmpipe or
- *   lavapipe) that is about 15x slower than wasm, so `auto` takes it only on a real GPU.
+ * - `webgpu` is built into Deno; on a machine without a GPU it finds a software adapter (Mesa
+ *   llvmpipe or lavapipe) that is far slower than wasm, so `auto` takes it only on a real GPU.
  *   `dataSync()` fails under Deno: use `await data()`.
  * - `tensorflow` (`@tensorflow/tfjs-node-gpu` / `-node`) cannot be installed where Google storage is
  *   unreachable (its installer downloads libtensorflow); it is loaded by dynamic import only when
@@ -97,6 +97,7 @@ export interface InitBackendOptions {
 export class BackendUnavailableError extends Error {
   /** The backend that was asked for. */
   readonly backend: BackendChoice;
+  /** An error for `backend`, with a one-line `message`. */
   constructor(backend: BackendChoice, message: string) {
     super(message);
     this.name = "BackendUnavailableError";
@@ -155,7 +156,10 @@ async function tryTensorflow(notes: string[]): Promise<string | null> {
       continue;
     }
     try {
-      // Computed specifier: `deno check` must not try to resolve an optional package.
+      // Computed specifier: tfjs-node is optional and not in the import map, so neither
+      // `deno check` nor a package consumer's module graph may try to resolve it. `deno publish`
+      // therefore reports this import as unanalysable: it stays a plain `npm:` specifier, which
+      // resolves at run time without an import map.
       const specifier = "npm:" + pkg;
       await import(specifier);
     } catch (e) {

@@ -3,7 +3,7 @@
  * backend. (On webgpu the same two conv-gradient kernels replace slow stock ones: see
  * {@link registerTrainingKernels}.)
  *
- * TensorFlow.js 4.22's `wasm` backend (XNNPACK, about 29 GFLOP/s single-threaded under Deno) has no
+ * TensorFlow.js 4.22's `wasm` backend (XNNPACK, single-threaded under Deno) has no
  * `Conv2DBackpropFilter` kernel, so a conv net cannot train on it out of the box, and its
  * `Conv2DBackpropInput` is a slow loop. `registerWasmTrainingKernels()` registers replacements whose
  * kernel functions are built from ordinary tf ops that run on wasm, chiefly XNNPACK's forward
@@ -13,20 +13,18 @@
  * - weight gradient as a dilated convolution (rather than an im2col matmul);
  * - input gradient as a stride-1 convolution with the flipped, channel-swapped filter (rather than
  *   the stock wasm kernel). For stride > 1, rather than convolving a zero-dilated dy, a sub-pixel
- *   (phase) decomposition skips the zeros, 2x to 3.3x faster again on ResNet shapes (measured here,
- *   benchmarks/kernels.ts);
+ *   (phase) decomposition skips the zeros;
  * - batch norm with a `tf.customGrad` closed-form backward (rather than differentiating
  *   `tf.moments` + `tf.batchNorm` op by op); on wasm its forward and backward run as two TypeScript
- *   kernels on the heap (five passes in all; 1.5x the tf-op closed form, 2.5x op by op, measured
- *   here with benchmarks/kernels.ts), which took a narrow-ResNet18 step from 238 to 214 ms.
+ *   kernels on the heap (five passes in all, with no tf-op dispatch between them).
  *
- * Also measured here, and avoided: wasm's StridedSlice, Reverse and Transpose of small filters are
- * slow generic index loops (see `subsample` and `subFilter`), and on tfjs-webgpu a rank-6 pad gave a
- * wrong result and corrupted an earlier unread tensor, so every op here stays at rank <= 4.
- * Nothing here is built from wasm's `Conv3DBackpropFilterV2`: it gives wrong results for
- * stride > 1. `MaxPoolGrad` is replaced too, by a TypeScript loop on the wasm heap (254 -> 238 ms
- * per narrow-ResNet18 step, 1 thread, interleaved), and `Identity` by one that shares the block
- * instead of copying it (tfjs clones every tensor saved for a gradient; 1-5 ms per step).
+ * Avoided: wasm's StridedSlice, Reverse and Transpose of small filters, which are generic index
+ * loops (see `subsample` and `subFilter`), and, on tfjs-webgpu, ops above rank 4: a rank-6 pad gave
+ * a wrong result and corrupted an earlier unread tensor. Nothing here is built from wasm's
+ * `Conv3DBackpropFilterV2`: it gives wrong results for stride > 1. `MaxPoolGrad` is replaced too,
+ * by a TypeScript loop on the wasm heap, and `Identity` by one that shares the block instead of
+ * copying it (tfjs clones every tensor saved for a gradient). The README's "Backends" and
+ * "Training-step speed" paragraphs give the measured gains.
  *
  * @module
  */
@@ -162,8 +160,8 @@ function fit(t: tf.Tensor4D, bottom: number, right: number): tf.Tensor4D {
 
 /**
  * x[:, i*sh, j*sw, :] for i < oh, j < ow: x is padded or cropped to [N, oh*sh, ow*sw, C] (padding
- * is never sampled), viewed as [N*oh, sh, ow, sw*C], and sliced to [.., 0:1, .., 0:C]. On wasm
- * this contiguous-run Slice is ~25x faster than StridedSlice (measured here, min of 9).
+ * is never sampled), viewed as [N*oh, sh, ow, sw*C], and sliced to [.., 0:1, .., 0:C]: on wasm a
+ * Slice copies contiguous runs, where StridedSlice is a generic per-element index loop.
  */
 function subsample(x: tf.Tensor4D, sh: number, sw: number, oh: number, ow: number): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
@@ -211,8 +209,8 @@ export function conv2dFilterGrad(
       );
     }
     if (kh === 1 && kw === 1 && g.padTop === 0 && g.padLeft === 0) {
-      // 1x1, unpadded: dW = xsᵀ·dy with xs the strided samples of x. Transposing x first and
-      // multiplying untransposed is ~3x faster on wasm than matMul(transposeA).
+      // 1x1, unpadded: dW = xsᵀ·dy with xs the strided samples of x. x is transposed first and
+      // multiplied untransposed: wasm's matMul(transposeA) is slower than the two steps.
       const m = n * g.outH * g.outW;
       const xs = subsample(x, g.strideH, g.strideW, g.outH, g.outW);
       const xT = tf.transpose(tf.reshape(xs, [m, cin]));
@@ -237,8 +235,7 @@ export function conv2dFilterGrad(
  * where negative). On wasm this is faster than the stock Conv2DBackpropInput.
  * Stride s > 1: the same conv of a zero-dilated dy would spend (s²-1)/s² of the FLOPs on zeros;
  * instead each of the s² output phases is a stride-1 conv of dy with a sub-filter (every s-th
- * flipped tap), interleaved afterwards: 2x to 3.3x faster than the zero-dilated form on ResNet
- * shapes here.
+ * flipped tap), interleaved afterwards, which skips the zeros' FLOPs.
  * Unpadded 1x1: a matmul dy·Wᵀ scattered to the sampled positions.
  *
  * @param inputShape forward input shape [N, H, W, Cin]
@@ -298,7 +295,7 @@ export function conv2dInputGrad(
  * Taps [y0 + sy*i, x0 + sx*j] (i < ny, j < nx) of the spatially flipped filter with in/out
  * channels swapped: [ny, nx, Cout, Cin]. On synchronous backends (wasm, cpu) the filter, which is
  * small, is re-indexed in plain JS: wasm's Reverse, Transpose and StridedSlice kernels are generic
- * index loops, up to 15x slower than this for a 3x3x256x256 filter (measured here, min of 9).
+ * index loops, each a separate pass, where this is one pass with precomputed strides.
  * Elsewhere (webgpu, tensorflow) it is reverse + transpose + stridedSlice on the device.
  */
 function subFilter(
@@ -467,10 +464,9 @@ interface WasmHeapBackend {
  * position, the first maximum of each channel's window (scanning rows, then columns, strict `>`,
  * from -Infinity: the cpu backend's rule, so a window of NaN or -Infinity passes no gradient)
  * receives that position's dy. NHWC with the channel innermost, so the window scan runs over
- * contiguous channel vectors. On the narrow ResNet18's stem pool (16 x 64 x 64 x 16, 3x3/2) the
- * stock wasm kernel took 38-40 ms, a tenth of the training step, and this one 24 ms (1.6x;
- * benchmarks/kernels.ts; about 12 ms once the JIT has seen many calls). It also settles ties as
- * the cpu backend does, which the stock one does not.
+ * contiguous channel vectors (the stock wasm kernel is a generic loop, and a ResNet stem's pool
+ * gradient is a large share of a step). It also settles ties as the cpu backend does, which the
+ * stock one does not.
  */
 const maxPoolGradKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const a = (attrs ?? {}) as Record<string, unknown>;
@@ -578,14 +574,15 @@ const sgdStepKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const bo = mu !== 0 ? b.typedArrayFromHeap(outs[1]) : u;
   const started = a.started;
   // Training's usual case (weight decay, momentum, after the first step) has loops of its own with
-  // no branches: 2.3 ns per element against 3.5 for the general loop (2.7 against 8.8 for the
-  // general loop with a scale through a closure), measured on 11 M floats in Deno.
+  // no branches and no scale through a closure: in a loop this short, a per-element branch or
+  // indirect call is a large part of the cost.
   const common = wd !== 0 && mu !== 0 && started;
   if (s != null) {
     const sv = b.typedArrayFromHeap(s);
     let i = 0;
     if (common && post === 1) {
-      // (a loop of length 1 inside would take 7 ns per element: conv kernels get two levels)
+      // (conv kernels get two loop levels: an inner loop of length 1 per element would cost more
+      // than the arithmetic)
       for (let q = 0; q < pre; q++) {
         for (let c = off, end = off + units; c < end; c++, i++) {
           const d = f(f(bv[i] * mu) + f(f(gv[i] * sv[c]) + f(pv[i] * wd)));
@@ -767,11 +764,8 @@ export interface TrainingKernelOptions {
  *
  * On webgpu, tfjs 4.22's own `Conv2DBackpropFilter` is one GPU thread per weight looping over
  * N*oh*ow, and its `Conv2DBackpropInput` a naive loop (or, with WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE
- * off, a matmul program); both of ours run on its tiled Conv2D program. Measured on an H200
- * (benchmarks/gpu_check.ts, CREMA-D-shaped model, batch 64): 2,122-2,140 ms/step stock,
- * 2,011 with the matmul dx, 1,181-1,226 with ours (1.7-1.8x), every variant within 4e-7 of cpu.
- * Also tried there and dropped: dW as an im2col split-K matmul (1,653 ms/step) and forward convs
- * as patch matmuls (no gain on the 1-channel stems, 3x slower on the others).
+ * off, a matmul program); both of ours run on its tiled Conv2D program instead.
+ * benchmarks/gpu_check.ts compares the variants (timings in the README, "GPU").
  *
  * @param backendName "wasm" or "webgpu"
  * @param opts which kernels; default both

@@ -385,6 +385,8 @@ async function loadThreaded(cacheRoot: string): Promise<Threaded> {
     },
   };
   const mod = { exports: {} as Record<string, unknown> };
+  // The patched bundle exists only at run time (written under the temporary folder above), so
+  // this import of its file URL cannot be analysed by `deno publish` and needs no import map.
   const { default: run } = await import(new URL(`file://${paths.module}`).href) as {
     default: (...args: unknown[]) => void;
   };

@@ -17,7 +17,9 @@ export type ModalityKind = "image" | "frames" | "vector" | "sequence" | "tokens"
 
 /** One modality of a dataset. */
 export interface ModalitySpec {
+  /** Modality name (the key of its inputs). */
   name: string;
+  /** How its samples are shaped. */
   kind: ModalityKind;
   /** Shape of ONE sample (without the batch axis). */
   shape: number[];
@@ -25,8 +27,11 @@ export interface ModalitySpec {
 
 /** One split held in memory: `n` samples. `inputs[m]` has n * prod(shape) floats, sample-major. */
 export interface Split {
+  /** Number of samples. */
   n: number;
+  /** Class id of each sample. */
   labels: Int32Array;
+  /** Per modality, the n samples stacked along the first axis. */
   inputs: Record<string, Float32Array>;
 }
 
@@ -36,7 +41,9 @@ export interface Split {
  * entry of the sample-loader registry (./loaders.ts), which turns `items[i]` into one sample.
  */
 export interface LazySplit {
+  /** Number of samples. */
   n: number;
+  /** Class id of each sample. */
   labels: Int32Array;
   /** Registry name of the sample loader. */
   loader: string;
@@ -61,11 +68,17 @@ export function isLazy(split: AnySplit): split is LazySplit {
 
 /** A dataset with train/val/test splits (in memory: `Dataset<Split>`; read from disk: lazy). */
 export interface Dataset<S extends AnySplit = AnySplit> {
+  /** Dataset name, for reports. */
   name: string;
+  /** The modalities, in input order. */
   modalities: ModalitySpec[];
+  /** Class names; a label is an index into them. */
   classes: string[];
+  /** Training split. */
   train: S;
+  /** Validation split (model selection). */
   val: S;
+  /** Test split (reported, never used for selection). */
   test: S;
   /** Where val came from: a split of its own, or a seeded hold-out of train. */
   valSource: "split" | "held-out";
@@ -75,7 +88,9 @@ export interface Dataset<S extends AnySplit = AnySplit> {
 
 /** One mini-batch, as tensors (the caller disposes them, e.g. with {@link disposeBatch}). */
 export interface Batch {
+  /** Per modality, the samples `[B, ...shape]`. */
   inputs: Record<string, tf.Tensor>;
+  /** Class id of each sample. */
   labels: Int32Array;
   /** Indices of the samples in their split. */
   index: Int32Array;

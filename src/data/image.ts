@@ -29,12 +29,16 @@
  *
  * @example
  * ```ts
- * import { IMAGENET_MEAN, IMAGENET_STD, prepareFrame } from "./image.ts";
- * import { Rng } from "../rng.ts";
- * const bytes = await Deno.readFile("Image-01-FPS/1001_DFA_ANG_XX/00001.jpg");
+ * import { assert } from "@std/assert";
+ * import { encodeJpeg, IMAGENET_MEAN, IMAGENET_STD, prepareFrame } from "./image.ts";
+ * import { Rng } from "@amss-ts/amss";
+ * // a 64 x 48 RGB gradient as JPEG bytes (a frame file such as Image-01-FPS/<clip>/00001.jpg)
+ * const data = Float32Array.from({ length: 48 * 64 * 3 }, (_, i) => (i % 192) / 192);
+ * const bytes = encodeJpeg({ width: 64, height: 48, data });
  * const x = prepareFrame(bytes, "00001.jpg", {
- *   size: 224, train: true, rng: new Rng(1), channels: 1, mean: IMAGENET_MEAN, std: IMAGENET_STD,
- * }); // Float32Array of 224 * 224 * 1
+ *   size: 32, train: true, rng: new Rng(1), channels: 1, mean: IMAGENET_MEAN, std: IMAGENET_STD,
+ * });
+ * assert(x.length === 32 * 32 * 1);
  * ```
  * @module
  */
@@ -104,7 +108,7 @@ export interface DecodeImageOptions {
 
 // jpeg-js counts its own allocations: 256 bytes per 8x8 coefficient block (= 4 B per sample per
 // component), one byte per sample per component for the output lines, and the 3-byte RGB output.
-// Measured here: a 2000 x 2000 4:4:4 JPEG needed 81 MB, 21 B per pixel; 24 B per pixel plus 16 MB
+// A 2000 x 2000 4:4:4 JPEG needs 81 MB by that count, 21 B per pixel; 24 B per pixel plus 16 MB
 // for tables leaves margin, so the memory cap never binds before the pixel limit does.
 const JPEG_BYTES_PER_PIXEL = 24;
 
@@ -226,11 +230,11 @@ function decodeJpeg(bytes: Uint8Array, source: string, maxPixels: number): RgbIm
   const { width, height } = jpegFrameSize(bytes, source);
   checkSize(source, width, height, maxPixels);
   // Truncation: we require the EOI explicitly, as PIL raises "image file is truncated" unless
-  // LOAD_TRUNCATED_IMAGES is set. jpeg-js 0.4.4 also threw on every plain truncation we tried (it
-  // reads past the end as zero bits, then finds no marker), but that is not part of its contract
-  // and its message ("marker was not found") does not say what is wrong. Not detectable here: a
+  // LOAD_TRUNCATED_IMAGES is set. jpeg-js 0.4.4 usually throws on a plain truncation too (it reads
+  // past the end as zero bits, then finds no marker), but that is not part of its contract and its
+  // message ("marker was not found") does not say what is wrong. Not detectable here: a
   // file whose tail was overwritten with zero bytes and that still ends in EOI; zeros are valid
-  // entropy-coded data and jpeg-js decodes such a file (we tried) to an image with a flat tail.
+  // entropy-coded data and jpeg-js decodes such a file to an image with a flat tail.
   if (!jpegHasEoiAfterLastScan(bytes)) {
     fail(source, "truncated JPEG: no end-of-image marker (FF D9) after the last scan");
   }

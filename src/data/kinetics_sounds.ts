@@ -45,7 +45,9 @@ import type { Rng } from "../rng.ts";
 
 /** Options of {@link loadKineticsSounds}. */
 export interface KineticsSoundsOptions extends RealDatasetOptions {
+  /** Visual frame side. Default 224. */
   imageSize?: number;
+  /** Visual channels: 1 or 3. Default 1. */
   channels?: 1 | 3;
   /** Frames per clip. Default 3. */
   frames?: number;

@@ -56,6 +56,7 @@ export function sampleLoader(name: string): SampleLoader {
 
 /** A sample that could not be read; the message names the file. */
 export class SampleLoadError extends Error {
+  /** An error whose `message` names the file and why it could not be read. */
   constructor(message: string) {
     super(message);
     this.name = "SampleLoadError";
@@ -79,6 +80,7 @@ export function loadSample(
 
 /** Something that loads samples: the main thread ({@link loadSample}) or a {@link WorkerPool}. */
 export interface SampleReader {
+  /** Sample `i` of `split`, augmented with `augmentSeed` (null: the test-time transform). */
   load(
     split: LazySplit,
     i: number,
@@ -107,6 +109,7 @@ export class WorkerPool implements SampleReader {
   #splits = new WeakMap<LazySplit, number>();
   #splitId = 0;
 
+  /** Starts `size` decode workers (1 to 64). */
   constructor(size: number) {
     requireInt("workers", size, 1, 64);
     for (let w = 0; w < size; w++) {
@@ -146,6 +149,7 @@ export class WorkerPool implements SampleReader {
     return this.#workers.length;
   }
 
+  /** Sample `i` of `split`, decoded by the next worker in turn. */
   load(
     split: LazySplit,
     i: number,

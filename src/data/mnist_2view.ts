@@ -4,7 +4,7 @@
  * [0, 1]. Each digit becomes two views of one sample:
  *
  * - `top`: rows 0-13 of the digit, as given (a 14 x 28 x 1 image);
- * - `bottom`: rows 14-27 plus i.i.d. Gaussian noise of standard deviation `noise` (default 1.0),
+ * - `bottom`: rows 14-27 plus i.i.d. Gaussian noise of standard deviation `noise` (default 0.5),
  *   drawn once per sample from a seeded generator, so the dataset is the same on every machine.
  *   The noise makes `bottom` clearly the weaker view (README: its uni-modal and joint accuracies).
  *
@@ -20,7 +20,7 @@ import type { Dataset, ModalitySpec, Split } from "./dataset.ts";
 
 /** Options of {@link buildMnist2View}. */
 export interface Mnist2ViewConfig {
-  /** Standard deviation of the Gaussian noise added to the bottom view (default 1.0). */
+  /** Standard deviation of the Gaussian noise added to the bottom view (default 0.5). */
   noise?: number;
   /** Seed of the split and the noise (default 1). */
   seed?: number;

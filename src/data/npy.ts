@@ -41,15 +41,21 @@ export type NpyNormalise = "auto" | "standardise" | "none";
 
 /** The scaling applied to one modality: `x -> (x - shift) * scale`. */
 export interface NpyScaling {
+  /** The stored dtype (`f4`, `f2`, `u1`, ...). */
   dtype: string;
+  /** Subtracted first. */
   shift: number;
+  /** Then multiplied by. */
   scale: number;
 }
 
 /** A parsed `.npy` array, checked. */
 export interface NpyData {
+  /** The values, row-major. */
   data: ArrayLike<number>;
+  /** The array's shape. */
   shape: number[];
+  /** The stored dtype, with its byte-order mark (e.g. `<f4`). */
   dtype: string;
 }
 

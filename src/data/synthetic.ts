@@ -19,7 +19,9 @@ import type { Dataset, ModalityKind, ModalitySpec, Split } from "./dataset.ts";
 
 /** One generated modality. */
 export interface SyntheticModality {
+  /** Modality name. */
   name: string;
+  /** Image-like (smooth prototypes) or vector (Gaussian prototypes). */
   kind: Extract<ModalityKind, "image" | "vector">;
   /** `[H, W, C]` for images, `[D]` for vectors. */
   shape: number[];
@@ -35,12 +37,19 @@ export interface SyntheticModality {
 
 /** Generator configuration. */
 export interface SyntheticConfig {
+  /** Dataset name. Default "synthetic". */
   name?: string;
+  /** Number of classes (>= 2). */
   numClasses: number;
+  /** The generated modalities. */
   modalities: SyntheticModality[];
+  /** Training samples. */
   nTrain: number;
+  /** Validation samples. */
   nVal: number;
+  /** Test samples. */
   nTest: number;
+  /** Seed of the prototypes and of every sample. */
   seed: number;
 }
 

@@ -65,9 +65,11 @@ const SPECS: Record<TextImageName, {
 
 /** Options of {@link loadTextImage}. */
 export interface TextImageOptions extends RealDatasetOptions {
+  /** Image side. Default 224. */
   imageSize?: number;
   /** vocab.txt path; default ROOT/vocab.txt. */
   vocab?: string;
+  /** Token sequence length (with [CLS] and [SEP]). Default 128. */
   maxLength?: number;
 }
 

@@ -2,11 +2,14 @@
  * `buildModel(spec)`: a {@link Model} from a plain JSON spec, with errors that name the bad field.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { buildModel } from "@amss-ts/amss/models";
+ * const widths = [16, 32, 64, 128];
  * const model = buildModel({
  *   modalities: [
- *     { name: "audio", kind: "resnet18", input: [128, 128, 1], options: { widths: [16, 32, 64, 128] } },
- *     { name: "visual", kind: "resnet18", input: [3, 112, 112, 1], options: { widths: [16, 32, 64, 128] } },
+ *     { name: "audio", kind: "resnet18", input: [128, 128, 1], options: { widths } },
+ *     { name: "visual", kind: "resnet18", input: [3, 112, 112, 1], options: { widths } },
  *   ],
  *   fusion: { kind: "concat", unimodalBias: "half" },
  *   numClasses: 31,
@@ -14,6 +17,7 @@
  * // the paper's "Channel" and "ML-LSTM" fusions:
  * //   fusion: { kind: "mmtm", stages: [2, 3, 4], ratio: 4 }
  * //   fusion: { kind: "ml-lstm", layers: 2, hidden: 128 }
+ * assert(model.describe().numClasses === 31 && model.modalities.join() === "audio,visual");
  * ```
  *
  * @module

@@ -2,18 +2,8 @@
  * A multi-modal model = K encoders + one fusion, as plain functions over a flat parameter map
  * (`Params`, names prefixed `<modality>/` or `fusion/`) and a separate map of non-trainable state
  * (batch-norm running statistics), so checkpoints save both and gradient transformations see only
- * the parameters.
- *
- * @example
- * ```ts ignore
- * const model = buildModel({ modalities: [...], fusion: "concat", numClasses: 10 });
- * const { params, state } = model.init(1);
- * const { value, grads } = variableGradsByName(params, () => {
- *   const out = model.forward(params, state, inputs, { training: true });
- *   return tf.losses.softmaxCrossEntropy(oneHot, out.logits) as tf.Scalar;
- * });
- * const plan = planMasks(params, model.unitRules("reference"));
- * ```
+ * the parameters. The example of the `./models` entry point (./mod.ts) builds a model, runs it,
+ * differentiates its loss with {@link variableGradsByName} and plans its AMSS masks.
  *
  * @module
  */

@@ -22,13 +22,17 @@ import { AmssArgumentError } from "../validate.ts";
 
 /** One modality's pretrained weights: where the `model.json` is. */
 export interface PretrainedSpec {
+  /** The modality whose encoder the weights are for. */
   modality: string;
+  /** Path of the tfjs `model.json`. */
   path: string;
 }
 
 /** What {@link loadPretrained} did for one modality. */
 export interface PretrainedReport {
+  /** The modality loaded. */
   modality: string;
+  /** The `model.json` read. */
   path: string;
   /** Parameters overwritten with pretrained values. */
   loaded: string[];

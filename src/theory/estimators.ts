@@ -26,11 +26,14 @@
  *
  * @example
  * ```ts
- * import { Rng } from "../rng.ts";
- * import { quadraticObjective, uniformLayout } from "./objectives.ts";
- * import { gaussianOracle } from "./oracle.ts";
- * import { METHODS } from "./masked_sgd.ts";
- * import { pointMoments } from "./estimators.ts";
+ * import { Rng } from "@amss-ts/amss";
+ * import {
+ *   gaussianOracle,
+ *   METHODS,
+ *   pointMoments,
+ *   quadraticObjective,
+ *   uniformLayout,
+ * } from "@amss-ts/amss/theory";
  * const f = quadraticObjective({ layout: uniformLayout(["a"], 1, 10, 4), smoothness: 1, seed: 0 });
  * const mo = pointMoments(f.start, {
  *   oracle: gaussianOracle(f, { sigma2: 1 }),
@@ -92,9 +95,8 @@ export interface ConditionalMoments {
  * @param opts exactness and inner draws.
  * @example
  * ```ts
- * import { Rng } from "../rng.ts";
- * import { uniformLayout } from "./objectives.ts";
- * import { METHODS } from "./masked_sgd.ts";
+ * import { Rng } from "@amss-ts/amss";
+ * import { METHODS, uniformLayout } from "@amss-ts/amss/theory";
  * const lay = uniformLayout(["a"], 1, 4, 1);
  * const mo = conditionalMaskMoments(lay, Float64Array.from([1, 2, 3, 4]), METHODS.uniform, [2], new Rng(0));
  * // mo.mean = [0.5, 0.5, 0.5, 0.5]
@@ -235,10 +237,8 @@ export interface PointMoments {
  *
  * @example
  * ```ts
- * import { Rng } from "../rng.ts";
- * import { logSumObjective, uniformLayout } from "./objectives.ts";
- * import { gaussianOracle } from "./oracle.ts";
- * import { METHODS } from "./masked_sgd.ts";
+ * import { Rng } from "@amss-ts/amss";
+ * import { gaussianOracle, logSumObjective, METHODS, uniformLayout } from "@amss-ts/amss/theory";
  * const f = logSumObjective({ layout: uniformLayout(["a"], 1, 8, 4), smoothness: 1, seed: 0 });
  * const mo = pointMoments(f.start, {
  *   oracle: gaussianOracle(f, { sigma2: 0.1 }), method: METHODS["amss+ht"], ratios: [0.5],
@@ -379,7 +379,7 @@ export interface VarianceConstants {
  * points (a plain regression line would be violated at about half of them):
  *
  * - `"regression"` (default): nu = least-squares slope of V on x (clamped at 0), the trend of the
- *   variance with the squared norm (the issue's "regression of the measured variance on ||grad||^2").
+ *   variance with the squared norm (a regression of the measured variance on ||grad L||^2).
  * - `"tightest"` (give `initialTerm` = 2 L L(w(1))): the nu that minimises the theorems' bound
  *   2 (1 + nu) L L(w(1)) + sigma^2(nu) / (1 + nu) (Eq. 12 / Eq. 25 times sqrt(T)(1 - delta^2)), so the
  *   check uses the smallest bound the theorem offers for these measurements: the strictest test.
@@ -494,9 +494,30 @@ export interface MeasuredConstants {
  * {@link fitVarianceConstants} (or sigma^2 alone at a given nu).
  *
  * @example
- * ```ts ignore
- * const c = estimateConstants(run.points.map((p) => p.w), { oracle, method, ratios, pairs: 16,
- *   rng: new Rng(3), reference: "mean" });
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { Rng } from "@amss-ts/amss";
+ * import {
+ *   gaussianOracle,
+ *   logSumObjective,
+ *   maskedSgd,
+ *   METHODS,
+ *   uniformLayout,
+ * } from "@amss-ts/amss/theory";
+ * const layout = uniformLayout(["a", "v"], 1, 6, 2);
+ * const f = logSumObjective({ layout, smoothness: 1, seed: 1 });
+ * const oracle = gaussianOracle(f, { sigma2: 1 });
+ * const method = METHODS["amss+ht"], ratios = [0.5, 0.75];
+ * const run = maskedSgd({ oracle, method, ratios, T: 50, seed: 2, keepPoints: 3 });
+ * const c = estimateConstants(run.points.map((p) => p.w), {
+ *   oracle,
+ *   method,
+ *   ratios,
+ *   pairs: 8,
+ *   rng: new Rng(3),
+ *   reference: "mean",
+ * });
+ * assert(c.moments.length === 3 && c.sigma2 >= 0);
  * ```
  */
 export function estimateConstants(
@@ -635,10 +656,24 @@ export interface ExperimentResult {
  * delta = max of ||b|| / ||grad L|| over them; (4) both bounds per T.
  *
  * @example
- * ```ts ignore
- * const ex = convergenceExperiment({ oracle, method: METHODS.amss, ratios: [0.5, 0.75],
- *   Ts: [100, 1000], seeds: 3, seed: 1, reference: "mean", pairs: 8, points: 4 });
- * ex.rows.every((r) => r.mean <= r.bound3);
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { gaussianOracle, logSumObjective, METHODS, uniformLayout } from "@amss-ts/amss/theory";
+ * const layout = uniformLayout(["a", "v"], 1, 6, 2);
+ * const f = logSumObjective({ layout, smoothness: 1, seed: 1 });
+ * const ex = convergenceExperiment({
+ *   oracle: gaussianOracle(f, { sigma2: 1 }),
+ *   method: METHODS.amss,
+ *   ratios: [0.5, 0.75],
+ *   Ts: [50, 200],
+ *   seeds: 2,
+ *   seed: 1,
+ *   reference: "mean",
+ *   pairs: 4,
+ *   points: 2,
+ * });
+ * // one row per horizon: the runs' mean (1/T) sum ||grad L||^2 beside Theorem 3's bound (Eq. 12)
+ * assert(ex.rows.length === 2 && ex.rows.every((r) => r.bound3 > 0));
  * ```
  */
 export function convergenceExperiment(opts: ExperimentOptions): ExperimentResult {

@@ -11,9 +11,13 @@
  *
  * @example
  * ```ts
- * import { logSumObjective, uniformLayout } from "./objectives.ts";
- * import { gaussianOracle } from "./oracle.ts";
- * import { maskedSgd, METHODS } from "./masked_sgd.ts";
+ * import {
+ *   gaussianOracle,
+ *   logSumObjective,
+ *   maskedSgd,
+ *   METHODS,
+ *   uniformLayout,
+ * } from "@amss-ts/amss/theory";
  * const f = logSumObjective({ layout: uniformLayout(["a", "v"], 1, 16, 4), smoothness: 2, seed: 1 });
  * const res = maskedSgd({
  *   oracle: gaussianOracle(f, { sigma2: 1 }),
@@ -157,7 +161,7 @@ export function theorem3Bound(c: BoundConstants & { delta: number }): number {
  *
  * @example
  * ```ts
- * import { uniformLayout } from "./objectives.ts";
+ * import { uniformLayout } from "@amss-ts/amss/theory";
  * const lay = uniformLayout(["a"], 1, 2, 2);
  * layerImportance(lay, 0, Float64Array.from([1, 1, 0, 2])); // [[1/3, 2/3], false]
  * ```
@@ -204,7 +208,7 @@ export function checkRatios(layout: Layout, ratios: ArrayLike<number>): number[]
  *
  * @example
  * ```ts
- * import { uniformLayout } from "./objectives.ts";
+ * import { uniformLayout } from "@amss-ts/amss/theory";
  * keptPerLayer(uniformLayout(["a", "v"], 1, 10, 1), [0.25, 0.5]); // [3, 5]
  * ```
  */
@@ -255,8 +259,8 @@ export function layerUnitMask(
  * @param out receives the mask (allocated when omitted).
  * @example
  * ```ts
- * import { Rng } from "../rng.ts";
- * import { uniformLayout } from "./objectives.ts";
+ * import { Rng } from "@amss-ts/amss";
+ * import { uniformLayout } from "@amss-ts/amss/theory";
  * const lay = uniformLayout(["a"], 1, 4, 2);
  * const g = Float64Array.from([1, 0, 2, 0, 0, 3, 1, 1]);
  * drawMask(lay, g, METHODS.amss, [2], new Rng(1)); // two units' coordinates set to 1
@@ -334,8 +338,7 @@ export interface MaskedSgdResult {
  *
  * @example
  * ```ts
- * import { quadraticObjective, uniformLayout } from "./objectives.ts";
- * import { gaussianOracle } from "./oracle.ts";
+ * import { gaussianOracle, quadraticObjective, uniformLayout } from "@amss-ts/amss/theory";
  * const f = quadraticObjective({ layout: uniformLayout(["a"], 1, 8, 2), smoothness: 1, seed: 0 });
  * const r = maskedSgd({ oracle: gaussianOracle(f, { sigma2: 0 }), method: null, T: 100, seed: 1 });
  * ```

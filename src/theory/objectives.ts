@@ -15,7 +15,7 @@
  *
  * @example
  * ```ts
- * import { logSumObjective, makeLayout } from "./objectives.ts";
+ * import { logSumObjective, makeLayout } from "@amss-ts/amss/theory";
  * const layout = makeLayout({
  *   modalities: ["audio", "video"],
  *   layers: [

@@ -9,9 +9,8 @@
  *
  * @example
  * ```ts
- * import { Rng } from "../rng.ts";
- * import { logSumObjective, uniformLayout } from "./objectives.ts";
- * import { gaussianOracle } from "./oracle.ts";
+ * import { Rng } from "@amss-ts/amss";
+ * import { gaussianOracle, logSumObjective, uniformLayout } from "@amss-ts/amss/theory";
  * const f = logSumObjective({ layout: uniformLayout(["a"], 1, 8, 4), smoothness: 1, seed: 1 });
  * const oracle = gaussianOracle(f, { sigma2: 0.5 });
  * const g = oracle.sample(f.start, new Rng(2)); // grad L(w(1)) + noise
@@ -47,11 +46,12 @@ export interface GaussianOracleOptions {
 
 /**
  * Fills `out` with independent standard normals by Marsaglia's polar method (both outputs of every
- * accepted pair used; no trigonometric calls: about 3x faster than {@link Rng.normal} per value).
+ * accepted pair used, and no trigonometric calls, unlike {@link Rng.normal}: the simulations draw
+ * millions of values).
  *
  * @example
  * ```ts
- * import { Rng } from "../rng.ts";
+ * import { Rng } from "@amss-ts/amss";
  * const z = fillNormal(new Rng(1), new Float64Array(8));
  * ```
  */
@@ -77,8 +77,8 @@ export function fillNormal(rng: Rng, out: Float64Array): Float64Array {
  * @param opts `sigma2` (E||xi||^2) and an optional variance `profile`.
  * @example
  * ```ts
- * import { Rng } from "../rng.ts";
- * import { quadraticObjective, uniformLayout } from "./objectives.ts";
+ * import { Rng } from "@amss-ts/amss";
+ * import { quadraticObjective, uniformLayout } from "@amss-ts/amss/theory";
  * const f = quadraticObjective({ layout: uniformLayout(["a"], 1, 4, 2), smoothness: 1, seed: 0 });
  * const o = gaussianOracle(f, { sigma2: 2 });
  * const xi = o.noise(new Rng(3)); // E||xi||^2 = 2

@@ -53,10 +53,13 @@ export interface MethodOptions {
   modality?: string;
   /** AMSS family: significance mode, tau (Eq. 4) and lambda (Eq. 3). */
   significance?: "paper" | "reference";
+  /** AMSS family: temperature tau of Eq. 4. */
   tau?: number;
+  /** AMSS family: momentum lambda of Eq. 3. */
   lambda?: number;
   /** AMSS family: AMSS+ scale (amss+: default "reference", the authors' code). */
   scale?: MaskScale;
+  /** AMSS family: sampling design (default `adaptive`). */
   sampler?: SamplerKind;
   /**
    * AMSS family: units rule. "paper" (App. C.2: conv channels, attention heads, elements
@@ -102,6 +105,7 @@ export interface MethodOptions {
   scales?: Record<string, number>;
   /** ogm-ge: modulation strength alpha (OGM-GE's default 0.1) and whether to add GE noise. */
   alpha?: number;
+  /** ogm-ge: add the GE noise (default true). */
   noise?: boolean;
   /** pmr: Prototypical Modal Rebalance (./rebalance/pmr.ts). */
   pmr?: PmrOptions;

@@ -18,6 +18,7 @@ export type { ModelOutputs };
 export interface TrainableModel {
   /** Modality names, in input order (must match the dataset's). */
   modalities: string[];
+  /** Number of classes C. */
   numClasses: number;
   /** Fresh parameters and state, deterministic in `seed`. */
   init(seed: number): { params: Params; state: Record<string, tf.Variable> };

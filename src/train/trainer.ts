@@ -90,26 +90,39 @@ import type { TrainableModel } from "./model.ts";
 
 /** Optimizer settings (Appendix C.1: SGD momentum 0.9, weight decay 1e-4, step decay x0.1; Adam). */
 export interface OptimizerConfig {
+  /** Which optimizer (as PyTorch's SGD, Adam, Adagrad). */
   kind: "sgd" | "adam" | "adagrad";
+  /** Initial learning rate. */
   lr: number;
+  /** SGD momentum. Default 0.9. */
   momentum?: number;
+  /** L2 weight decay. Default 1e-4 (SGD, AdaGrad), 0 (Adam). */
   weightDecay?: number;
   /** Epochs (0-based) after which the rate is multiplied by `gamma`. */
   milestones?: number[];
+  /** Factor of the step decay at each milestone. Default 0.1. */
   gamma?: number;
 }
 
 /** Everything a run needs. */
 export interface TrainConfig {
+  /** The model to train (its modalities must be the dataset's, in order). */
   model: TrainableModel;
+  /** Train, val and test splits. */
   dataset: Dataset;
+  /** The rebalancing method. */
   method: MethodName;
+  /** The method's options (each method reads its own). */
   methodOptions?: MethodOptions;
+  /** The optimizer after the method's transformation. */
   optimizer: OptimizerConfig;
   /** Where the method's transformation stands: before the optimizer (authors' code) or after (Eq. 1). */
   order?: "mask-gradients" | "mask-updates";
+  /** Number of epochs (>= 1). */
   epochs: number;
+  /** Training batch size (>= 1). */
   batchSize: number;
+  /** Seed of the initialisation, the data order, augmentation and the method's sampling. */
   seed: number;
   /** Run folder; nothing is written without it. */
   outDir?: string;
@@ -117,6 +130,7 @@ export interface TrainConfig {
   resume?: boolean;
   /** Progress output: a live line on a terminal, periodic lines otherwise, or none. */
   progress?: "auto" | "tty" | "plain" | "none";
+  /** Evaluation batch size. Default the larger of `batchSize` and 128. */
   evalBatchSize?: number;
   /** Stop (as if killed) after this epoch's checkpoint: for resume tests. */
   stopAfterEpoch?: number;
@@ -142,8 +156,11 @@ export interface TrainConfig {
 
 /** Metrics of one split. */
 export interface SplitMetrics {
+  /** Accuracy of the fused prediction. */
   acc: number;
+  /** Mean over classes of the average precision (one-vs-rest). */
   mAP: number;
+  /** Unweighted mean over classes of the F1 score. */
   macroF1: number;
   /** Accuracy of each modality's uni-modal prediction inside the model. */
   branchAcc: Record<string, number>;
@@ -160,7 +177,9 @@ export interface SplitMetrics {
 
 /** One line of metrics.jsonl. */
 export interface EpochRecord {
+  /** The epoch (1-based). */
   epoch: number;
+  /** Learning rate of the epoch's last step. */
   lr: number;
   /** Mean of the optimized objective (the method's loss) over the epoch's samples. */
   trainLoss: number;
@@ -168,8 +187,11 @@ export interface EpochRecord {
   trainFusedLoss: number;
   /** Mean cross-entropy of each modality's uni-modal logits over the epoch's training samples. */
   trainBranchLoss: Record<string, number>;
+  /** Accuracy of the fused prediction on the epoch's training batches (training mode). */
   trainAcc: number;
+  /** Validation metrics after the epoch. */
   val: SplitMetrics;
+  /** Test metrics after the epoch. */
   test: SplitMetrics;
   /** Mean smoothed significance u per modality (paper-mode estimator, logged for every method). */
   meanU: Record<string, number>;
@@ -177,10 +199,13 @@ export interface EpochRecord {
   imbalance: number;
   /** Mean update ratio per modality: AMSS's own for the AMSS family, else what Eq. 4 would give. */
   meanRho: Record<string, number>;
+  /** `method`: `meanRho` are the ratios the method applied; `logged`: what Eq. 4 would give. */
   rhoSource: "method" | "logged";
   /** Largest AMSS+ mask weight applied in the epoch (0 when not masking). */
   maxMaskWeight: number;
+  /** Mean wall time of a training step, ms. */
   msPerStep: number;
+  /** Training steps in the epoch. */
   steps: number;
   /**
    * Training samples dropped this epoch (datasets read from disk): those that failed to decode, and
@@ -202,17 +227,27 @@ export interface EpochRecord {
 
 /** summary.json. */
 export interface RunSummary {
+  /** The method name. */
   method: string;
+  /** The method's label with its variant, e.g. "amss+ (horvitz-thompson)". */
   label: string;
+  /** The run's seed. */
   seed: number;
+  /** Epochs trained. */
   epochs: number;
+  /** The validation-selected epoch: the first with the highest validation accuracy. */
   bestEpoch: number;
   /** Test metrics of the validation-selected epoch. */
   test: SplitMetrics;
+  /** Validation metrics of the validation-selected epoch. */
   val: SplitMetrics;
+  /** Mean over epochs of each modality's mean update ratio. */
   meanRho: Record<string, number>;
+  /** Mean wall time of a training step over the run, ms. */
   msPerStep: number;
+  /** One record per epoch. */
   history: EpochRecord[];
+  /** True when `stopAfterEpoch` ended the run before its last epoch. */
   stoppedEarly: boolean;
   /**
    * The last epoch's metrics (the selected-epoch fields above are those of `bestEpoch`). Always
@@ -235,7 +270,9 @@ export interface RunSummary {
  * 0.05 is 5 points) below the test accuracy of the validation-selected epoch.
  */
 export interface CollapseRule {
+  /** Final training loss above this multiple of the run's minimum: collapsed (>= 1). */
   lossFactor: number;
+  /** Final test accuracy more than this fraction below the selected epoch's: collapsed. */
   accDrop: number;
 }
 
@@ -247,6 +284,7 @@ export const DEFAULT_COLLAPSE_RULE: Readonly<CollapseRule> = Object.freeze({
 
 /** What {@link collapseOf} finds. */
 export interface CollapseVerdict {
+  /** Whether any criterion of the rule is met. */
   collapsed: boolean;
   /** One sentence per criterion met, joined by "; "; null when none is. */
   reason: string | null;
@@ -339,6 +377,7 @@ function fmtNum(x: number): string {
 
 /** Raised when training diverges (NaN/Inf; module comment); the last good checkpoint is kept. */
 export class TrainingDivergedError extends Error {
+  /** An error whose `message` says what went non-finite, and where. */
   constructor(message: string) {
     super(message);
     this.name = "TrainingDivergedError";

@@ -42,10 +42,13 @@ export type MethodName = typeof METHOD_NAMES[number];
 
 /** What a method needs to know about the model. */
 export interface MethodContext {
+  /** Modality names, in model order. */
   modalities: string[];
+  /** The model's trainable parameters. */
   params: Params;
   /** Mask/ownership rules of the model (modalityOf: which modality a variable belongs to). */
   rules: (units: "paper" | "reference") => PlanRules;
+  /** Seed of the run (methods derive their generators from it). */
   seed: number;
   /** Number of classes C (PMR sizes its prototypes with it). */
   numClasses?: number;
@@ -62,6 +65,7 @@ export interface LossContext {
   epoch: number;
   /** 1-based global step. */
   step: number;
+  /** Number of classes C. */
   numClasses: number;
   /** The batch's class ids (host copy of the one-hot labels). */
   labels: Int32Array;
@@ -88,6 +92,7 @@ export interface EpochStartInfo {
 
 /** Validation metrics as `onEpochEnd` sees them (a subset of the trainer's SplitMetrics). */
 export interface EvalMetrics {
+  /** Accuracy of the fused prediction. */
   acc: number;
   /** Cross-entropy of the fused prediction. */
   loss?: number;
@@ -107,11 +112,13 @@ export interface EpochEndInfo {
   trainFusedLoss: number;
   /** Mean cross-entropy of each modality's uni-modal logits over the epoch's training samples. */
   trainBranchLoss: Record<string, number>;
+  /** This epoch's validation metrics. */
   val: EvalMetrics;
 }
 
 /** A configured method. */
 export interface Method {
+  /** Which method. */
   name: MethodName;
   /** Human-readable variant, e.g. "amss+ (horvitz-thompson)". */
   label: string;

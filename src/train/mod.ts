@@ -1,0 +1,89 @@
+/**
+ * One trainer for every rebalancing method (AMSS, AMSS+, joint, uni-modal, OGM-GE, MSLR, PMR, AGM,
+ * Greedy, MSES, G-Blending and the paper's controls): the method plugs in through its hooks and
+ * its gradient transformation, the optimizer is SGD (Appendix C.1), Adam or AdaGrad, and a run
+ * writes metrics, checkpoints and a summary with the validation-selected epoch's test metrics.
+ *
+ * @example Train AMSS+ for one epoch on a small generated dataset
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { initBackend } from "@amss-ts/amss/backend";
+ * import { generateSynthetic } from "@amss-ts/amss/data";
+ * import { buildModel } from "@amss-ts/amss/models";
+ * import { train } from "@amss-ts/amss/train";
+ *
+ * await initBackend("cpu");
+ * // audio: strong class signal (dominant); visual: weak
+ * const dataset = generateSynthetic({
+ *   numClasses: 3,
+ *   modalities: [
+ *     { name: "audio", kind: "vector", shape: [8], signal: 2, noise: 1 },
+ *     { name: "visual", kind: "vector", shape: [8], signal: 0.5, noise: 1 },
+ *   ],
+ *   nTrain: 48,
+ *   nVal: 12,
+ *   nTest: 12,
+ *   seed: 1,
+ * });
+ * const model = buildModel({
+ *   modalities: [
+ *     { name: "audio", kind: "mlp", input: [8], options: { hidden: [16] } },
+ *     { name: "visual", kind: "mlp", input: [8], options: { hidden: [16] } },
+ *   ],
+ *   fusion: { kind: "concat" },
+ *   numClasses: 3,
+ * });
+ * const summary = await train({
+ *   model,
+ *   dataset,
+ *   method: "amss+",
+ *   methodOptions: { scale: "horvitz-thompson", tau: 0.25, units: "neuron" },
+ *   optimizer: { kind: "sgd", lr: 0.05, momentum: 0.9 },
+ *   epochs: 1,
+ *   batchSize: 16,
+ *   seed: 1,
+ *   progress: "none",
+ * });
+ * assert(summary.history.length === 1 && summary.test.acc >= 0);
+ * ```
+ *
+ * @module
+ */
+export {
+  collapseOf,
+  type CollapseRule,
+  type CollapseVerdict,
+  concatClassifier,
+  DEFAULT_COLLAPSE_RULE,
+  type EpochRecord,
+  evaluate,
+  type EvaluateOptions,
+  type OptimizerConfig,
+  type RunSummary,
+  type SplitMetrics,
+  train,
+  type TrainConfig,
+  TrainingDivergedError,
+} from "./trainer.ts";
+export {
+  type AgmOptions,
+  createMethod,
+  type EpochEndInfo,
+  type EpochStartInfo,
+  type EvalMetrics,
+  type FeatureVisitor,
+  type GBlendOptions,
+  type GreedyOptions,
+  type LossContext,
+  type Method,
+  METHOD_NAMES,
+  type MethodContext,
+  type MethodName,
+  type MethodOptions,
+  type MsesOptions,
+  neuronRules,
+  type PmrOptions,
+} from "./methods.ts";
+export type { TrainableModel } from "./model.ts";
+export { uniModalFisher, type UniModalFisherOptions } from "./fisher.ts";
+export { accuracy, averagePrecision, macroF1, meanAveragePrecision } from "./metrics.ts";
