@@ -53,12 +53,15 @@ export {
   chain,
   disposeState,
   type GradientTransformation,
+  gradsByParamName,
   type Params,
   type Schedule,
   sgd,
   type SgdOptions,
   step,
   stepDecay,
+  type StepExtras,
+  type StepInfo,
   type TensorMap,
   type UnitScale,
   type UpdateContext,
@@ -96,6 +99,7 @@ export {
   type SignificanceBranch,
   type SignificanceResult,
 } from "./amss/significance.ts";
+export { modalBatch, type ModalOutputs } from "./amss/batch.ts";
 export { updateRatios } from "./amss/ratio.ts";
 export {
   type SampleOptions,

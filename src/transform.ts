@@ -29,7 +29,15 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { requireFinite, requireInRange, requirePositive } from "./validate.ts";
+import type { AmssExtras, AmssInfo } from "./amss/amss.ts";
+import {
+  AmssArgumentError,
+  describeValue,
+  listNames,
+  requireFinite,
+  requireInRange,
+  requirePositive,
+} from "./validate.ts";
 
 /** Trainable parameters by name. */
 export type Params = Record<string, tf.Variable>;
@@ -117,6 +125,13 @@ export function chain(...parts: GradientTransformation[]): GradientTransformatio
     init: (params) => parts.map((p) => p.init(params)),
     acceptsUnitScale: () => parts[0]?.acceptsUnitScale?.() ?? false,
     async update(updates, state, ctx) {
+      if (!Array.isArray(state) || state.length !== parts.length) {
+        throw new AmssArgumentError(
+          `chain: the state passed is not this chain's state (an array of ${parts.length} part ` +
+            `states, from its init(params)); got ${describeValue(state)}. Pass the object this ` +
+            `optimizer's init(params) returned, not the parameters or another optimizer's state.`,
+        );
+      }
       const outer = ctx.deferUnitScale ?? false;
       let cur = updates;
       try {
@@ -477,26 +492,99 @@ export function disposeState(state: unknown): void {
 }
 
 /**
+ * Per-step inputs of {@link step}: AMSS's ({@link AmssExtras}: `batch`, `ratios`, `fisher`) and
+ * those of the trainer's rebalancing methods. A misspelled name is a type error.
+ */
+export interface StepExtras extends AmssExtras {
+  /** The step's fused logits, `B * C` row-major (the trainer's AGM method reads them). */
+  fused?: ArrayLike<number>;
+  /** 0-based epoch of the step (the trainer's greedy method reads it). */
+  epoch?: number;
+}
+
+/** What {@link step} returns: the per-step figures the transforms reported, by transform. */
+export interface StepInfo {
+  /** {@link amss}'s report (ratios, kept units per group, largest mask weight, significance). */
+  amss?: AmssInfo;
+  /** Other transforms' reports (e.g. the trainer's rebalancing methods). */
+  [transform: string]: unknown;
+}
+
+/**
+ * `grads` keyed by `params`' keys. Gradients may come keyed by those keys or by the variables'
+ * `tf.Variable.name` (what `tf.variableGrads(loss, Object.values(params)).grads` returns), or a
+ * mix; a key that is neither throws {@link AmssArgumentError} listing the keys it got and the keys
+ * it expected. When every key already is a parameter key, `grads` itself is returned.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import * as tf from "@tensorflow/tfjs";
+ * import { gradsByParamName } from "@amss-ts/amss";
+ *
+ * const params = { "audio/w": tf.variable(tf.ones([2])), "visual/w": tf.variable(tf.ones([2])) };
+ * const { grads } = tf.variableGrads(
+ *   () => tf.sum(tf.mul(params["audio/w"], params["visual/w"])),
+ *   Object.values(params),
+ * );
+ * assert(Object.keys(gradsByParamName(params, grads)).join() === "audio/w,visual/w");
+ * ```
+ */
+export function gradsByParamName(params: Params, grads: TensorMap): TensorMap {
+  const keys = Object.keys(grads);
+  if (keys.every((k) => Object.hasOwn(params, k))) return grads;
+  const byVariable = new Map<string, string>();
+  for (const [key, p] of Object.entries(params)) {
+    if (p && typeof p.name === "string") byVariable.set(p.name, key);
+  }
+  const out: TensorMap = {};
+  const unknown: string[] = [];
+  for (const k of keys) {
+    const key = Object.hasOwn(params, k) ? k : byVariable.get(k);
+    if (key === undefined) unknown.push(k);
+    else if (Object.hasOwn(out, key)) {
+      throw new AmssArgumentError(
+        `gradients: parameter ${key} has two gradients (under ${key} and its variable name)`,
+      );
+    } else out[key] = grads[k];
+  }
+  if (unknown.length) {
+    throw new AmssArgumentError(
+      `gradients are keyed ${listNames(keys)}, but ${listNames(unknown)} ${
+        unknown.length === 1 ? "is" : "are"
+      } neither a parameter key nor a parameter's tf.Variable name; expected the parameter keys ` +
+        `${listNames(Object.keys(params))} (or their variable names ${
+          listNames([...byVariable.keys()])
+        })`,
+    );
+  }
+  return out;
+}
+
+/**
  * Runs `transform` on `grads`, applies the result to `params` and disposes every tensor it
  * created (the caller still owns `grads`). Returns the per-step info the transforms reported.
+ * `grads` may be keyed by `params`' keys or by the variables' names, as `tf.variableGrads`
+ * returns them ({@link gradsByParamName}). `state` must be what `transform.init(params)` returned.
  */
-export async function step(
+export async function step<S>(
   params: Params,
   grads: TensorMap,
-  transform: GradientTransformation,
-  state: unknown,
+  transform: GradientTransformation<S>,
+  state: S,
   stepNumber: number,
-  extras: Record<string, unknown> = {},
-): Promise<Record<string, unknown>> {
-  const info: Record<string, unknown> = {};
-  const updates = await transform.update(grads, state, {
+  extras: StepExtras = {},
+): Promise<StepInfo> {
+  const info: StepInfo = {};
+  const keyed = gradsByParamName(params, grads);
+  const updates = await transform.update(keyed, state, {
     params,
-    grads,
+    grads: keyed,
     step: stepNumber,
-    extras,
+    extras: extras as Record<string, unknown>,
     info,
   });
   applyUpdates(params, updates);
-  disposeReplaced(updates, {}, grads);
+  disposeReplaced(updates, {}, keyed);
   return info;
 }

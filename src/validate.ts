@@ -88,3 +88,22 @@ export function requireOneOf<T extends string>(
   }
   return value as T;
 }
+
+/** Lists names for an error message (the first 12, then how many more). */
+export function listNames(names: readonly string[]): string {
+  if (names.length === 0) return "(none)";
+  const head = names.slice(0, 12).join(", ");
+  return names.length > 12 ? `${head}, ... (${names.length - 12} more)` : head;
+}
+
+/** A short description of a value for an error message. */
+export function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (typeof v === "object") {
+    const shape = (v as { shape?: unknown }).shape;
+    if (Array.isArray(shape) && "dtype" in v) return `a tensor of shape [${shape}]`;
+    return `an object with keys ${listNames(Object.keys(v))}`;
+  }
+  return `${typeof v} ${String(v)}`;
+}

@@ -3,8 +3,8 @@ import { assert, assertStringIncludes } from "@std/assert";
 /**
  * The README's example is documentation that must keep working: this test extracts the ```ts
  * block that follows the `<!-- example -->` marker, checks that it imports from the package's own
- * name only (as a user of the published package writes it), points that import at this
- * checkout's entry module (deno.json's `exports["."]`), and runs it. The example ends with its own
+ * name and its subpaths only (as a user of the published package writes it), points those
+ * imports at this checkout's modules (deno.json's `exports`), and runs it. The example ends with its own
  * check (throws on wrong ratios).
  */
 Deno.test("the README example runs and its dominant modality gets the smaller ratio", async () => {
@@ -22,10 +22,16 @@ Deno.test("the README example runs and its dominant modality gets the smaller ra
   const local = [...code.matchAll(/from "([^"]+)"/g)].map((m) => m[1])
     .filter((s) => s.startsWith(".") || s.startsWith("/"));
   assert(local.length === 0, `the example imports local files: ${local.join(", ")}`);
-  const mod = new URL(`../${config.exports["."]}`, import.meta.url).href;
+  // the package's name and its subpaths (`@amss-ts/amss/backend`) to this checkout's modules
+  let localCode = code;
+  for (const [sub, path] of Object.entries(config.exports)) {
+    const name = JSON.stringify(config.name + sub.slice(1));
+    const mod = JSON.stringify(new URL(`../${path}`, import.meta.url).href);
+    localCode = localCode.replaceAll(`from ${name}`, `from ${mod}`);
+  }
   const file = await Deno.makeTempFile({ suffix: ".ts" });
   try {
-    await Deno.writeTextFile(file, code.replaceAll(`from ${entry}`, `from ${JSON.stringify(mod)}`));
+    await Deno.writeTextFile(file, localCode);
     const log = console.log;
     console.log = () => {};
     try {

@@ -19,7 +19,13 @@
 import * as tf from "@tensorflow/tfjs";
 import { Rng, type RngState } from "../rng.ts";
 import type { GradientTransformation, TensorMap, UpdateContext } from "../transform.ts";
-import { AmssArgumentError, requireInRange, requireOneOf } from "../validate.ts";
+import {
+  AmssArgumentError,
+  describeValue,
+  listNames,
+  requireInRange,
+  requireOneOf,
+} from "../validate.ts";
 import type { MaskPlan } from "./groups.ts";
 import { defensiveMixture, type MaskScale, unitMask } from "./mask.ts";
 import { type SamplerKind, sampleUnits, type UnitSample, unitsToKeep } from "./sampling.ts";
@@ -179,6 +185,41 @@ function ratiosFromExtras(modalities: string[], given: AmssExtras["ratios"]): nu
   }
   arr.forEach((r, i) => requireInRange(`extras.ratios[${modalities[i]}]`, r, 0, 1, true));
   return arr;
+}
+
+/**
+ * A batch with one prediction per plan modality, in the plan's order: `batch.modalities` (set by
+ * `modalBatch`) must equal the plan's list, and the number of predictions the plan's count.
+ */
+function checkBatchModalities(batch: ModalBatch, modalities: readonly string[]): void {
+  const given = batch.modalities;
+  if (given && (given.length !== modalities.length || given.some((m, i) => m !== modalities[i]))) {
+    throw new AmssArgumentError(
+      `amss: extras.batch is for modalities ${listNames(given)} (in that order), but the plan's ` +
+        `are ${listNames(modalities)}; build the batch with modalBatch(outputs, plan)`,
+    );
+  }
+  if (Array.isArray(batch.predictions) && batch.predictions.length !== modalities.length) {
+    throw new AmssArgumentError(
+      `amss: extras.batch.predictions has ${batch.predictions.length} entries, expected one per ` +
+        `plan modality (${listNames(modalities)})`,
+    );
+  }
+}
+
+/** Throws unless `state` looks like what {@link amss}'s `init` returns. */
+function checkState(state: unknown): asserts state is AmssState {
+  const s = state as Partial<AmssState> | null;
+  if (
+    !s || typeof s !== "object" || Array.isArray(s) || typeof s.rng !== "object" ||
+    typeof s.significance !== "object"
+  ) {
+    throw new AmssArgumentError(
+      `amss: the state passed is not an AMSS state ({rng, significance}, from init(params)); got ${
+        describeValue(state)
+      }. Pass the object your optimizer's init(params) returned.`,
+    );
+  }
 }
 
 /**
@@ -406,6 +447,7 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
         "amss: extras.batch (labels and uni-modal predictions) is required",
       );
     }
+    checkBatchModalities(extras.batch, plan.modalities);
     if (sig.mode === "reference") {
       const res = referenceSignificance(extras.batch, { tau: sig.tau });
       info.significance = res;
@@ -530,6 +572,7 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
     init: () => ({ rng: new Rng(config.seed).state(), significance: { u: null, steps: 0 } }),
 
     async update(updates: TensorMap, state: AmssState, ctx: UpdateContext): Promise<TensorMap> {
+      checkState(state);
       const info: AmssInfo = { ratios: {}, kept: {}, maxWeight: 0, zeroImportanceGroups: [] };
       const rho = ratiosFor(ctx.extras as AmssExtras, state, info).map((r) =>
         Math.max(r, minRatio)
@@ -542,7 +585,15 @@ export function amss(config: AmssConfig): GradientTransformation<AmssState> {
       // batch-norm parameters) the per-op dispatch would otherwise dominate the step.
       const gradOf = (name: string) => {
         const grad = ctx.grads[name];
-        if (!grad) throw new AmssArgumentError(`amss: no gradient for masked variable ${name}`);
+        if (!grad) {
+          throw new AmssArgumentError(
+            `amss: no gradient for masked variable ${name}; got gradients for ${
+              listNames(Object.keys(ctx.grads))
+            }, expected one for every masked variable of the plan (${
+              listNames(plan.groups.flatMap((g) => g.members.map((mb) => mb.name)))
+            })`,
+          );
+        }
         return grad;
       };
       // Sec. 3.2.2's F_j, per element, from the caller (the trainer's per-sample pass)

@@ -38,6 +38,12 @@ export interface ModalBatch {
   predictionKind: "logits" | "probs";
   /** K entries, each `B * dim` row-major encoder features, used for `H(X_k)`. */
   features?: { data: ArrayLike<number>; dim: number }[];
+  /**
+   * The modality of each position of `predictions` and `features` (`modalBatch` sets it).
+   * When present, `amss` checks it against its plan's modalities, so predictions given in
+   * another order fail instead of silently swapping the ratios.
+   */
+  modalities?: readonly string[];
 }
 
 /**

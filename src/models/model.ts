@@ -157,7 +157,9 @@ export function createModel(encoders: Encoder[], fusion: Fusion, numClasses: num
 }
 
 /**
- * Downloads the uni-modal logits and the features of a forward pass into the {@link ModalBatch}
+ * The trainer's positional form of `modalBatch` (the engine's `@amss-ts/amss` export, keyed by
+ * modality name, which your own training loop should use): downloads the uni-modal logits and the
+ * features of a {@link Model.forward} pass, in `model.modalities` order, into the {@link ModalBatch}
  * the significance estimators take (one `await data()` per tensor, all in parallel; never
  * `dataSync`, which webgpu cannot do under Deno). The caller keeps ownership of `outputs`.
  * `labels` may be a host array or an int tensor `[B]`.
