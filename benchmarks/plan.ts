@@ -17,8 +17,13 @@ import { loadNpyDataset } from "../src/data/npy.ts";
 import { DEFAULT_SYNTHETIC, generateSynthetic } from "../src/data/synthetic.ts";
 import type { ModelSpec } from "../src/models/build.ts";
 import type { FusionKind } from "../src/models/fusion.ts";
-import { METHOD_NAMES, type MethodName, type MethodOptions } from "../src/train/methods.ts";
-import type { OptimizerConfig } from "../src/train/trainer.ts";
+import {
+  METHOD_NAMES,
+  type MethodName,
+  type MethodOptions,
+  SIGNIFICANCE_DEFAULTS,
+} from "../src/train/methods.ts";
+import { OPTIMIZER_DEFAULTS, type OptimizerConfig } from "../src/train/trainer.ts";
 import { type BenchArgs, CONFIG_DATASETS, EMBEDDED_DATASETS } from "./args.ts";
 import { UsageError } from "./cli.ts";
 import {
@@ -308,15 +313,15 @@ export function makePlan(args: BenchArgs, data: LoadedData): Plan {
   const suite: Suite | null = args.suite ? SUITES[args.suite] : null;
   const nSeeds = suite?.defaultSeeds ?? (quick ? 1 : 3);
   const seeds = args.seeds ?? Array.from({ length: nSeeds }, (_, i) => i + 1);
-  const taus = args.taus ?? [config?.tau ?? user?.tau ?? 0.25];
+  const taus = args.taus ?? [config?.tau ?? user?.tau ?? SIGNIFICANCE_DEFAULTS.tau];
   const epochs = args.epochs ?? config?.epochs ?? user?.epochs ?? (quick ? 6 : 15);
   const batchSize = args.batchSize ?? config?.batchSize ?? user?.batchSize ?? 32;
   const optimizer: OptimizerConfig = config
     ? { ...config.optimizer, lr: args.lr ?? config.optimizer.lr }
     : {
       kind: "sgd",
-      momentum: 0.9,
-      weightDecay: 1e-4,
+      momentum: OPTIMIZER_DEFAULTS.momentum,
+      weightDecay: OPTIMIZER_DEFAULTS.weightDecay,
       ...user?.optimizer,
       lr: args.lr ?? user?.optimizer?.lr ?? 0.01,
     };

@@ -63,7 +63,6 @@ export {
   type StepExtras,
   type StepInfo,
   type TensorMap,
-  type UnitScale,
   type UpdateContext,
 } from "./transform.ts";
 export {

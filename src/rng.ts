@@ -136,3 +136,24 @@ export class Rng {
     }
   }
 }
+
+/**
+ * How a run derives the seeds of its random streams from the run seed: every stream is a function
+ * of (seed, epoch) or (seed, step, name) only, so a resumed run draws what an uninterrupted run
+ * draws. The one place these constants live.
+ */
+export const runSeeds: Readonly<{
+  /** The training data order of an epoch. */
+  dataOrder(seed: number, epoch: number): number;
+  /** The order whose first batches a method's subset pass over the training split visits. */
+  featureSubset(seed: number, epoch: number): number;
+  /** Data augmentation of an epoch (the loader adds the sample index). */
+  augmentation(seed: number, epoch: number): number;
+  /** A per-step, per-variable stream of a method (e.g. OGM-GE's noise); `salt` names the variable. */
+  stepStream(seed: number, step: number, salt: number): number;
+}> = Object.freeze({
+  dataOrder: (seed: number, epoch: number) => seed * 7919 + epoch,
+  featureSubset: (seed: number, epoch: number) => seed * 7919 + epoch + 0x51ed27,
+  augmentation: (seed: number, epoch: number) => seed * 1_000_003 + epoch,
+  stepStream: (seed: number, step: number, salt: number) => seed * 1_000_003 + step * 7919 + salt,
+});

@@ -21,10 +21,9 @@
  * longer needs. State tensors are `tf.Variable`s updated in place with `assign`, so a state object
  * lives as long as the run and is disposed with {@link disposeState}.
  *
- * Deferred unit scales: a transformation that only multiplies updates by a per-unit scale (AMSS's
- * mask) may, when {@link chain} says the next part accepts it (`ctx.deferUnitScale`), leave the
- * multiply to that part as `ctx.unitScale` instead of writing new tensors. {@link sgd} folds it
- * into its fused kernel (wasm), which saves a pass over every masked gradient.
+ * In `chain(amss(...), sgd(...))` on wasm, AMSS leaves its per-unit mask to {@link sgd}'s fused
+ * kernel instead of multiplying the gradients itself (bit-identical, one pass fewer): an internal
+ * handshake of that pair (src/unit_scale.ts), not part of the interface below.
  *
  * @module
  */
@@ -38,11 +37,18 @@ import {
   requireInRange,
   requirePositive,
 } from "./validate.ts";
+import type { Params, TensorMap } from "./types.ts";
+import {
+  acceptsUnitScale,
+  acceptUnitScale,
+  mayDeferUnitScale,
+  pendingUnitScale,
+  setMayDeferUnitScale,
+  takeUnitScale,
+  type UnitScale,
+} from "./unit_scale.ts";
 
-/** Trainable parameters by name. */
-export type Params = Record<string, tf.Variable>;
-/** Gradients or updates by parameter name. */
-export type TensorMap = Record<string, tf.Tensor>;
+export type { Params, TensorMap } from "./types.ts";
 
 /** What every transform sees besides the updates. */
 export interface UpdateContext {
@@ -56,25 +62,6 @@ export interface UpdateContext {
   extras: Record<string, unknown>;
   /** Transforms write per-step figures here for logging (e.g. `info.amss`). */
   info: Record<string, unknown>;
-  /**
-   * Set by {@link chain}: true when the next part takes a {@link UnitScale} in `unitScale`, so
-   * this part may leave its per-unit multiply to it. Absent or false: apply it yourself.
-   */
-  deferUnitScale?: boolean;
-  /** A per-unit scale left by the previous part (only when `deferUnitScale` allowed it). */
-  unitScale?: UnitScale;
-}
-
-/**
- * A per-unit scale still to be applied to some updates: update `name` times `scale[off + u]` on
- * unit u of its `[pre, units, post]` view, `views[name] = [pre, units, post, off]`. The consumer
- * owns and disposes `scale` and deletes `ctx.unitScale`.
- */
-export interface UnitScale {
-  /** The per-unit factors of every named update, concatenated. */
-  scale: tf.Tensor1D;
-  /** Per update name: its `[pre, units, post]` view and the offset of its units in `scale`. */
-  views: ReadonlyMap<string, readonly [number, number, number, number]>;
 }
 
 /** One piece of an optimizer. */
@@ -83,8 +70,6 @@ export interface GradientTransformation<S = unknown> {
   init(params: Params): S;
   /** The transformed updates; the state is updated in place. */
   update(updates: TensorMap, state: S, ctx: UpdateContext): TensorMap | Promise<TensorMap>;
-  /** True when `update` will apply a `ctx.unitScale` left by the part before it (see chain). */
-  acceptsUnitScale?(): boolean;
 }
 
 /** A learning rate: a constant or a function of the 1-based step. */
@@ -117,13 +102,12 @@ function disposeReplaced(prev: TensorMap, next: TensorMap, keep: TensorMap): voi
 }
 
 /**
- * Composes transformations left to right; the state is the array of the parts' states. Tells
- * each part whether the next one accepts a deferred {@link UnitScale} (`ctx.deferUnitScale`).
+ * Composes transformations left to right; the state is the array of the parts' states. (Inside,
+ * it tells each part whether the next one takes a deferred unit scale: src/unit_scale.ts.)
  */
 export function chain(...parts: GradientTransformation[]): GradientTransformation<unknown[]> {
-  return {
+  return acceptUnitScale({
     init: (params) => parts.map((p) => p.init(params)),
-    acceptsUnitScale: () => parts[0]?.acceptsUnitScale?.() ?? false,
     async update(updates, state, ctx) {
       if (!Array.isArray(state) || state.length !== parts.length) {
         throw new AmssArgumentError(
@@ -132,38 +116,37 @@ export function chain(...parts: GradientTransformation[]): GradientTransformatio
             `optimizer's init(params) returned, not the parameters or another optimizer's state.`,
         );
       }
-      const outer = ctx.deferUnitScale ?? false;
+      const outer = mayDeferUnitScale(ctx);
       let cur = updates;
       try {
         for (let i = 0; i < parts.length; i++) {
-          ctx.deferUnitScale = i + 1 < parts.length
-            ? parts[i + 1].acceptsUnitScale?.() ?? false
-            : outer;
+          setMayDeferUnitScale(
+            ctx,
+            i + 1 < parts.length ? acceptsUnitScale(parts[i + 1]) : outer,
+          );
           const next = await parts[i].update(cur, state[i], ctx);
-          if (ctx.unitScale && !ctx.deferUnitScale) {
-            ctx.unitScale.scale.dispose();
-            delete ctx.unitScale;
+          if (pendingUnitScale(ctx) && !mayDeferUnitScale(ctx)) {
+            takeUnitScale(ctx)!.scale.dispose();
             throw new Error(`chain: part ${i} left a unit scale that nothing after it applies`);
           }
           if (cur !== updates) disposeReplaced(cur, next, updates);
           cur = next;
         }
       } finally {
-        ctx.deferUnitScale = outer;
+        setMayDeferUnitScale(ctx, outer);
       }
       return cur;
     },
-  };
+  }, () => acceptsUnitScale(parts[0] ?? {}));
 }
 
 /**
- * Applies and clears a pending `ctx.unitScale` (tf ops, any backend): the updates it names are
+ * Applies and clears a unit scale left in `ctx` (tf ops, any backend): the updates it names are
  * replaced by new tensors (the caller disposes them), the others are passed through.
  */
 export function applyPendingUnitScale(updates: TensorMap, ctx: UpdateContext): TensorMap {
-  const pending = ctx.unitScale;
+  const pending = takeUnitScale(ctx);
   if (!pending) return updates;
-  delete ctx.unitScale;
   const out: TensorMap = { ...updates };
   tf.tidy(() => {
     for (const [name, [pre, units, post, off]] of pending.views) {
@@ -322,26 +305,27 @@ export function sgd(
 ): GradientTransformation<unknown[]> {
   const inner = chain(addWeightDecay(weightDecay), momentum(mu), scaleByLearningRate(lr));
   const fused = () => tf.getKernel(SGD_STEP_KERNEL, tf.getBackend()) != null;
-  return {
-    init: inner.init,
-    // the fused kernel multiplies by a deferred unit scale in the same pass
-    acceptsUnitScale: fused,
-    async update(updates: TensorMap, state: unknown[], ctx: UpdateContext): Promise<TensorMap> {
-      if (!fused()) {
-        const scaled = applyPendingUnitScale(updates, ctx);
-        const res = await inner.update(scaled, state, ctx);
-        if (scaled !== updates) disposeReplaced(scaled, res, updates);
-        return res;
-      }
-      const pending = ctx.unitScale;
-      delete ctx.unitScale;
-      try {
-        return stepFused(updates, state, ctx, pending);
-      } finally {
-        pending?.scale.dispose();
-      }
-    },
-  } satisfies GradientTransformation<unknown[]>;
+  // the fused kernel multiplies by a deferred unit scale in the same pass
+  return acceptUnitScale(
+    {
+      init: inner.init,
+      async update(updates: TensorMap, state: unknown[], ctx: UpdateContext): Promise<TensorMap> {
+        if (!fused()) {
+          const scaled = applyPendingUnitScale(updates, ctx);
+          const res = await inner.update(scaled, state, ctx);
+          if (scaled !== updates) disposeReplaced(scaled, res, updates);
+          return res;
+        }
+        const pending = takeUnitScale(ctx);
+        try {
+          return stepFused(updates, state, ctx, pending);
+        } finally {
+          pending?.scale.dispose();
+        }
+      },
+    } satisfies GradientTransformation<unknown[]>,
+    fused,
+  );
 
   function stepFused(
     updates: TensorMap,

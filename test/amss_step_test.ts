@@ -5,6 +5,7 @@ import { modalityByPrefix, paperUnits, planMasks, type PlanRules } from "../src/
 import { unitLayout, type UnitSpec } from "../src/amss/units.ts";
 import { unitsToKeep } from "../src/amss/sampling.ts";
 import { chain, disposeState, type Params, sgd, step } from "../src/transform.ts";
+import { pendingUnitScale } from "../src/unit_scale.ts";
 import { AmssArgumentError } from "../src/validate.ts";
 import { Rng } from "../src/rng.ts";
 import { gradients, modalBatch, MODALITIES, tinyBatch, tinyParams } from "./_tiny_model.ts";
@@ -475,7 +476,7 @@ Deno.test("each group's importance is its per-unit sum of squares, whatever its 
 });
 
 Deno.test("on wasm the mask deferred into the fused SGD kernel gives the same parameters and buffers, bit for bit, as AMSS's own multiply", async () => {
-  // chain(amss, sgd): with the fused kernel, amss leaves its mask in ctx.unitScale and the kernel
+  // chain(amss, sgd): with the fused kernel, amss leaves its mask to it (src/unit_scale.ts) and the kernel
   // multiplies as it steps; without it, amss multiplies and the op-by-op SGD steps. Layouts: conv
   // channel-last, channel on axis 0 (post > 1), a two-member group, element-wise vectors.
   const { registerWasmTrainingKernels } = await import("../src/backend/wasm_kernels.ts");
@@ -503,7 +504,7 @@ Deno.test("on wasm the mask deferred into the fused SGD kernel gives the same pa
     const spy = {
       ...inner,
       update(u: Record<string, tf.Tensor>, s: unknown[], ctx: Parameters<typeof inner.update>[2]) {
-        deferred.push(ctx.unitScale != null);
+        deferred.push(pendingUnitScale(ctx) != null);
         return inner.update(u, s, ctx);
       },
     };

@@ -17,7 +17,7 @@ import {
   labelMarginal,
   mutualInformation,
   sampleJoint,
-} from "../src/amss/information.ts";
+} from "../src/theory/information.ts";
 import { Rng } from "../src/rng.ts";
 import { AmssArgumentError } from "../src/validate.ts";
 

@@ -23,10 +23,10 @@ import {
   sampleSuccessive,
   sampleTopK,
   sampleUnits,
-  successiveInclusionProbabilities,
   systematicInclusionProbabilities,
   type UnitSample,
 } from "../src/amss/sampling.ts";
+import { successiveInclusionProbabilities } from "../src/theory/inclusion.ts";
 import { defensiveMixture, type MaskScale, unitMask } from "../src/amss/mask.ts";
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
 import type { ModalBatch } from "../src/amss/significance.ts";
 import { createMethod } from "../src/train/methods.ts";
-import { agmCoefficients, agmScores, shapleyResponses } from "../src/train/rebalance/agm.ts";
+import { agmCoefficients, agmScores, shapleyResponses } from "../src/rebalance/agm.ts";
 import type { UpdateContext } from "../src/transform.ts";
 import { AmssArgumentError } from "../src/validate.ts";
 import { methodContext } from "./_helpers.ts";

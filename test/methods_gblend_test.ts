@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
 import { createMethod, type EpochEndInfo } from "../src/train/methods.ts";
-import { gblendWeights } from "../src/train/rebalance/gblend.ts";
+import { gblendWeights } from "../src/rebalance/gblend.ts";
 import { AmssArgumentError } from "../src/validate.ts";
 import { methodContext } from "./_helpers.ts";
 

@@ -2,11 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assertAlmostEquals, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import type { ModalBatch } from "../src/amss/significance.ts";
 import { createMethod, type MethodContext } from "../src/train/methods.ts";
-import {
-  bdrDifference,
-  type GreedyState,
-  greedyTransition,
-} from "../src/train/rebalance/greedy.ts";
+import { bdrDifference, type GreedyState, greedyTransition } from "../src/rebalance/greedy.ts";
 import type { Params, TensorMap, UpdateContext } from "../src/transform.ts";
 import { AmssArgumentError } from "../src/validate.ts";
 import { methodContext } from "./_helpers.ts";

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertEquals, assertThrows } from "@std/assert";
 import { createMethod, type EpochEndInfo } from "../src/train/methods.ts";
-import { msesCheck, msesInit } from "../src/train/rebalance/mses.ts";
+import { msesCheck, msesInit } from "../src/rebalance/mses.ts";
 import type { TensorMap } from "../src/transform.ts";
 import { AmssArgumentError } from "../src/validate.ts";
 import { methodContext } from "./_helpers.ts";

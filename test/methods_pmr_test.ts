@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
 import { createMethod } from "../src/train/methods.ts";
-import { pmrLoss, pmrTerms, refreshPrototypes } from "../src/train/rebalance/pmr.ts";
+import { pmrLoss, pmrTerms, refreshPrototypes } from "../src/rebalance/pmr.ts";
 import { AmssArgumentError } from "../src/validate.ts";
 import { methodContext } from "./_helpers.ts";
 

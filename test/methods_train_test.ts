@@ -1,5 +1,5 @@
 /**
- * CI-sized runs of the rebalancing methods of src/train/rebalance/ (PMR, AGM, Greedy, MSES,
+ * CI-sized runs of the rebalancing methods of src/rebalance/ (PMR, AGM, Greedy, MSES,
  * G-Blending) through the real trainer on the tiny model and dataset of trainer_test.ts: each
  * asserts something the method must do.
  */

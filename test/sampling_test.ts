@@ -24,11 +24,13 @@ import {
   sampleTopK,
   sampleUniform,
   sampleUnits,
-  successiveInclusionBruteForce,
-  successiveInclusionProbabilities,
   systematicInclusionProbabilities,
   unitsToKeep,
 } from "../src/amss/sampling.ts";
+import {
+  successiveInclusionBruteForce,
+  successiveInclusionProbabilities,
+} from "../src/theory/inclusion.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -35,7 +35,7 @@ import {
   expectedPlugInEntropy,
   labelMarginal,
   mutualInformation,
-} from "../../src/amss/information.ts";
+} from "../../src/theory/information.ts";
 import { linePlot } from "../../src/report/svg.ts";
 import { fmt } from "./_common.ts";
 

@@ -32,11 +32,11 @@ import type { Claim, ClaimOptions, ClaimResult, Plot, Verdict } from "../claim.t
 import { Rng } from "../../src/rng.ts";
 import {
   sampleUnits,
-  successiveInclusionProbabilities,
   systematicInclusionProbabilities,
   type UnitSample,
   unitsToKeep,
 } from "../../src/amss/sampling.ts";
+import { successiveInclusionProbabilities } from "../../src/theory/inclusion.ts";
 import { type MaskScale, unitMask } from "../../src/amss/mask.ts";
 import { linePlot } from "../../src/report/svg.ts";
 import { fmt } from "./_common.ts";

@@ -8,24 +8,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { AmssArgumentError } from "../validate.ts";
-import type { ModalBatch } from "./significance.ts";
+import type { ModalBatch, ModalOutputs } from "../types.ts";
 
-/** One step's tensors, keyed by modality name (see {@link modalBatch}). */
-export interface ModalOutputs {
-  /** `[B]` integer class ids: an int (or float) tensor, or a host array. */
-  labels: tf.Tensor | ArrayLike<number>;
-  /**
-   * Per modality, its uni-modal prediction q(y | x_k) as a `[B, C]` tensor (logits unless
-   * `predictionKind` says probs). Which one the paper uses depends on the fusion: for concat
-   * (and FiLM), the fused head applied with every other modality's features zeroed (Sec. 3.2.1's
-   * zero padding); for sum, weight and late fusion, the modality's own head.
-   */
-  predictions: Readonly<Record<string, tf.Tensor>>;
-  /** Per modality, its encoder features `[B, D_k]`, for H(X_k) (omit with `entropy: "none"`). */
-  features?: Readonly<Record<string, tf.Tensor>>;
-  /** Whether `predictions` are logits (default) or probabilities. */
-  predictionKind?: "logits" | "probs";
-}
+export type { ModalOutputs } from "../types.ts";
 
 function namesOf(keys: readonly string[]): string {
   return keys.length === 0 ? "(none)" : keys.join(", ");

@@ -24,27 +24,10 @@ import {
   requireOneOf,
   requirePositive,
 } from "../validate.ts";
+import type { ModalBatch } from "../types.ts";
 import { updateRatios } from "./ratio.ts";
 
-/** One mini-batch as seen by the significance estimators (K >= 2 modalities). */
-export interface ModalBatch {
-  /** B integer class ids in [0, numClasses). */
-  labels: ArrayLike<number>;
-  /** C, the number of classes (>= 2). */
-  numClasses: number;
-  /** K entries, each `B * C` row-major: the uni-modal prediction `q(y | x_k)`. */
-  predictions: ArrayLike<number>[];
-  /** Whether `predictions` hold logits (log-softmax is applied) or probabilities. */
-  predictionKind: "logits" | "probs";
-  /** K entries, each `B * dim` row-major encoder features, used for `H(X_k)`. */
-  features?: { data: ArrayLike<number>; dim: number }[];
-  /**
-   * The modality of each position of `predictions` and `features` (`modalBatch` sets it).
-   * When present, `amss` checks it against its plan's modalities, so predictions given in
-   * another order fail instead of silently swapping the ratios.
-   */
-  modalities?: readonly string[];
-}
+export type { ModalBatch } from "../types.ts";
 
 /**
  * Which path produced the ratios.

@@ -32,6 +32,9 @@ export type UnitSpec =
  *   squared gradients, ./fisher.ts), summed over the unit. */
 export type ImportanceMode = "gn" | "gn/wn" | "sqrt(gn)" | "fisher";
 
+/** Every {@link ImportanceMode}, for validation. */
+export const IMPORTANCE_MODES: readonly ImportanceMode[] = ["gn", "gn/wn", "sqrt(gn)", "fisher"];
+
 /** The `[pre, units, post]` view of a variable under a unit spec. */
 export interface UnitLayout {
   pre: number;

@@ -542,7 +542,7 @@ const identityKernel: tf.KernelFunc = ({ inputs, backend }) => {
  * rounded to float32 exactly as the unfused chain's tf ops round it (so results are bit-identical),
  * d = g + wd*p; b' = started ? mu*b + d : d; u = -lr * b'. Replaces about seven tf ops (and their
  * passes and dispatches) per variable and step. With input `s` and attr `view` = [pre, units, post,
- * off] (a deferred AMSS mask, src/transform.ts UnitScale), g is first multiplied by s[off + u] on
+ * off] (a deferred AMSS mask, src/unit_scale.ts UnitScale), g is first multiplied by s[off + u] on
  * unit u of its [pre, units, post] view, as the tf.mul it replaces rounds it.
  */
 const sgdStepKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {

@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { paperUnits, referenceResNetUnits, type UnitRule } from "../amss/groups.ts";
-import type { Params } from "../transform.ts";
+import type { Params } from "../types.ts";
 import { AmssArgumentError } from "../validate.ts";
 import {
   batchNorm,

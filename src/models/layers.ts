@@ -14,7 +14,7 @@ import * as tf from "@tensorflow/tfjs";
 import { activeFisherTape, type ConvPad } from "../amss/fisher.ts";
 import { batchNormTrain as closedFormBatchNorm } from "../backend/wasm_kernels.ts";
 import { Rng } from "../rng.ts";
-import type { Params } from "../transform.ts";
+import type { Params } from "../types.ts";
 import { AmssArgumentError } from "../validate.ts";
 
 /** Non-trainable model state by name (batch-norm running mean and variance). */

@@ -9,8 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { modalityByPrefix, type PlanRules } from "../amss/groups.ts";
-import type { ModalBatch } from "../amss/significance.ts";
-import type { Params, TensorMap } from "../transform.ts";
+import type { ModalBatch, Params, TensorMap } from "../types.ts";
 import { AmssArgumentError, requireInt } from "../validate.ts";
 import type { Encoder, UnitRulesKind } from "./encoders.ts";
 import type { Fusion } from "./fusion.ts";

@@ -17,7 +17,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Params } from "../transform.ts";
+import type { Params } from "../types.ts";
 import { AmssArgumentError } from "../validate.ts";
 
 /** One modality's pretrained weights: where the `model.json` is. */

@@ -48,10 +48,8 @@
  */
 
 import { Rng } from "../rng.ts";
-import {
-  successiveInclusionProbabilities,
-  systematicInclusionProbabilities,
-} from "../amss/sampling.ts";
+import { systematicInclusionProbabilities } from "../amss/sampling.ts";
+import { successiveInclusionProbabilities } from "./inclusion.ts";
 import { AmssArgumentError, requireFinite, requireInt } from "../validate.ts";
 import type { Layout } from "./objectives.ts";
 import type { GradientOracle } from "./oracle.ts";

@@ -51,7 +51,7 @@ export {
   labelMarginal,
   mutualInformation,
   sampleJoint,
-} from "../amss/information.ts";
+} from "./information.ts";
 export {
   type LayerSpec,
   type Layout,
@@ -71,11 +71,8 @@ export {
   type TanhRegressionOptions,
   uniformLayout,
 } from "./objectives.ts";
-export {
-  type InclusionOptions,
-  successiveInclusionProbabilities,
-  systematicInclusionProbabilities,
-} from "../amss/sampling.ts";
+export { type InclusionOptions, successiveInclusionProbabilities } from "./inclusion.ts";
+export { systematicInclusionProbabilities } from "../amss/sampling.ts";
 export { gaussianOracle, type GaussianOracleOptions, type GradientOracle } from "./oracle.ts";
 export {
   type BoundConstants,

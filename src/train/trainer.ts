@@ -53,6 +53,7 @@ import {
 } from "../amss/significance.ts";
 import {
   type AnySplit,
+  type Batch,
   batchRanges,
   type Dataset,
   disposeBatch,
@@ -62,31 +63,51 @@ import { batchStream, type SampleReader } from "../data/loaders.ts";
 import { firstNonFinite } from "../data/npy.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
-import { Rng } from "../rng.ts";
+import { Rng, runSeeds } from "../rng.ts";
 import {
   adagrad,
   adam,
   chain,
   disposeState,
   type GradientTransformation,
+  type Params,
+  type Schedule,
   sgd,
   step,
   stepDecay,
+  type StepInfo,
 } from "../transform.ts";
 import { AmssArgumentError, requireInRange, requireInt } from "../validate.ts";
 import { modalBatchFromOutputs, variableGradsByName } from "../models/model.ts";
-import { loadPretrained, type PretrainedSpec } from "../models/pretrained.ts";
+import {
+  loadPretrained,
+  type PretrainedReport,
+  type PretrainedSpec,
+} from "../models/pretrained.ts";
 import { accuracy, macroF1, meanAveragePrecision } from "./metrics.ts";
 import {
   createMethod,
   ENTROPY_FLOOR,
   type FeatureVisitor,
+  type Method,
   type MethodName,
   type MethodOptions,
-} from "./methods.ts";
+  SIGNIFICANCE_DEFAULTS,
+  sumCrossEntropy,
+} from "../rebalance/registry.ts";
 import { uniModalFisher } from "./fisher.ts";
-import { sumCrossEntropy } from "./rebalance/base.ts";
 import type { TrainableModel } from "./model.ts";
+
+/**
+ * Defaults of {@link OptimizerConfig} (Appendix C.1: SGD momentum 0.9, weight decay 1e-4 for SGD
+ * and AdaGrad, 0 for Adam, step decay x0.1).
+ */
+export const OPTIMIZER_DEFAULTS: Readonly<{
+  momentum: number;
+  weightDecay: number;
+  adamWeightDecay: number;
+  gamma: number;
+}> = Object.freeze({ momentum: 0.9, weightDecay: 1e-4, adamWeightDecay: 0, gamma: 0.1 });
 
 /** Optimizer settings (Appendix C.1: SGD momentum 0.9, weight decay 1e-4, step decay x0.1; Adam). */
 export interface OptimizerConfig {
@@ -132,7 +153,18 @@ export interface TrainConfig {
   progress?: "auto" | "tty" | "plain" | "none";
   /** Evaluation batch size. Default the larger of `batchSize` and 128. */
   evalBatchSize?: number;
-  /** Stop (as if killed) after this epoch's checkpoint: for resume tests. */
+  /**
+   * Stops the run (as if killed: no summary.json) after the checkpoint of the first epoch that
+   * ends with the signal aborted (an epoch is never cut short); the returned summary has
+   * `stoppedEarly`.
+   */
+  signal?: AbortSignal;
+  /** Called with each epoch's record after its checkpoint (before `signal` is looked at). */
+  onEpoch?: (record: EpochRecord) => void | Promise<void>;
+  /**
+   * Stop (as if killed) after this epoch's checkpoint: for resume tests.
+   * @deprecated Use `signal` (abort it from `onEpoch`).
+   */
   stopAfterEpoch?: number;
   /** Extra fields recorded in config.json (backend, dataset description, ...). */
   meta?: Record<string, unknown>;
@@ -197,6 +229,11 @@ export interface EpochRecord {
   meanU: Record<string, number>;
   /** u_1 / u_2: the imbalance degree of the first two modalities. */
   imbalance: number;
+  /**
+   * The imbalance degree over all K modalities: max_k u_k / min_k u_k of `meanU` (Fig. 5's u1/u2,
+   * or its inverse, for K = 2).
+   */
+  imbalanceDegree: number;
   /** Mean update ratio per modality: AMSS's own for the AMSS family, else what Eq. 4 would give. */
   meanRho: Record<string, number>;
   /** `method`: `meanRho` are the ratios the method applied; `logged`: what Eq. 4 would give. */
@@ -490,16 +527,25 @@ function nonFiniteMetrics(m: SplitMetrics): string[] {
   return out;
 }
 
-function buildOptimizer(cfg: OptimizerConfig, stepsPerEpoch: number): GradientTransformation {
-  const lr = cfg.milestones?.length
-    ? stepDecay(cfg.lr, cfg.milestones, cfg.gamma ?? 0.1, stepsPerEpoch)
+/** The run's learning rate schedule (built once: the optimizer and the epoch records read it). */
+function learningRate(cfg: OptimizerConfig, stepsPerEpoch: number): Schedule {
+  return cfg.milestones?.length
+    ? stepDecay(cfg.lr, cfg.milestones, cfg.gamma ?? OPTIMIZER_DEFAULTS.gamma, stepsPerEpoch)
     : cfg.lr;
+}
+
+function buildOptimizer(cfg: OptimizerConfig, lr: Schedule): GradientTransformation {
+  const d = OPTIMIZER_DEFAULTS;
   if (cfg.kind === "sgd") {
-    return sgd({ lr, momentum: cfg.momentum ?? 0.9, weightDecay: cfg.weightDecay ?? 1e-4 });
+    return sgd({
+      lr,
+      momentum: cfg.momentum ?? d.momentum,
+      weightDecay: cfg.weightDecay ?? d.weightDecay,
+    });
   }
-  if (cfg.kind === "adam") return adam({ lr, weightDecay: cfg.weightDecay ?? 0 });
+  if (cfg.kind === "adam") return adam({ lr, weightDecay: cfg.weightDecay ?? d.adamWeightDecay });
   // AdaGrad (Fig. 3): torch.optim.Adagrad defaults, weight decay as configured (default 1e-4)
-  if (cfg.kind === "adagrad") return adagrad({ lr, weightDecay: cfg.weightDecay ?? 1e-4 });
+  if (cfg.kind === "adagrad") return adagrad({ lr, weightDecay: cfg.weightDecay ?? d.weightDecay });
   throw new AmssArgumentError(
     `optimizer.kind must be "sgd", "adam" or "adagrad", got ${JSON.stringify(cfg.kind)}`,
   );
@@ -589,8 +635,8 @@ function nonFiniteOutputs(
   return look("the fused logits", fused);
 }
 
-/** Trains one run and returns its summary. */
-export async function train(cfg: TrainConfig): Promise<RunSummary> {
+/** Checks what a run is given against itself (before any work); returns the collapse rule. */
+function checkConfig(cfg: TrainConfig): CollapseRule {
   const { model, dataset: ds } = cfg;
   requireInt("epochs", cfg.epochs, 1);
   requireInt("batchSize", cfg.batchSize, 1);
@@ -613,12 +659,461 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
       );
     }
   }
-  const collapseRule = completeRule(cfg.collapse ?? {}); // checked before any work
+  return completeRule(cfg.collapse ?? {});
+}
+
+/** What a run checkpoints (restored in place on resume). */
+interface RunState {
+  epoch: number;
+  step: number;
+  params: Params;
+  bn: Record<string, tf.Variable>;
+  opt: unknown;
+  logSig: PaperSignificanceState;
+  history: EpochRecord[];
+  /** The method's own state (prototypes, blending weights, stop flags). */
+  method: Record<string, unknown>;
+}
+
+/** A run while it trains: its configuration, what is built once, and its state. */
+interface Run {
+  cfg: TrainConfig;
+  method: Method;
+  /** The method's transformation and the optimizer, chained in the configured order. */
+  opt: GradientTransformation;
+  /** The learning rate schedule (the optimizer's, built once). */
+  schedule: Schedule;
+  state: RunState;
+  progress: Progress;
+  stepsPerEpoch: number;
+  evalBatchSize: number;
+  /** tau of the significance logged for every method. */
+  logTau: number;
+  /** What a divergence message says about the checkpoint: only what is really there. */
+  checkpointNote(): Promise<string>;
+}
+
+/** Writes the run folder's config.json (a fresh run). */
+async function writeRunConfig(
+  out: string,
+  cfg: TrainConfig,
+  method: Method,
+  pretrained: readonly PretrainedReport[],
+): Promise<void> {
+  const { model, dataset: ds } = cfg;
+  await writeJsonAtomic(`${out}/config.json`, {
+    method: cfg.method,
+    label: method.label,
+    methodOptions: cfg.methodOptions ?? {},
+    optimizer: cfg.optimizer,
+    order: cfg.order ?? "mask-gradients",
+    epochs: cfg.epochs,
+    batchSize: cfg.batchSize,
+    seed: cfg.seed,
+    dataset: {
+      name: ds.name,
+      classes: ds.classes,
+      modalities: ds.modalities,
+      n: [ds.train.n, ds.val.n, ds.test.n],
+      valSource: ds.valSource,
+    },
+    model: model.describe?.() ?? {},
+    backend: tf.getBackend(),
+    encoders: Object.fromEntries(model.modalities.map((m) => {
+      const r = pretrained.find((p) => p.modality === m);
+      return [
+        m,
+        r ? { pretrained: r.path, loaded: r.loaded.length, missing: r.missing } : "from scratch",
+      ];
+    })),
+    ...cfg.meta,
+  });
+}
+
+/** An inference-mode pass over the training split for the method's epoch hook. */
+async function trainFeatures(
+  r: Run,
+  epoch: number,
+  visit: FeatureVisitor,
+  opts: { fraction?: number } = {},
+): Promise<void> {
+  const { cfg, state } = r;
+  const { model, dataset: ds } = cfg;
+  const fraction = opts.fraction ?? 1;
+  if (!(fraction > 0 && fraction <= 1)) {
+    throw new AmssArgumentError(`trainFeatures: fraction must be in (0, 1], got ${fraction}`);
+  }
+  const batches = Math.ceil(ds.train.n / r.evalBatchSize);
+  const limit = fraction === 1 ? batches : Math.max(1, Math.floor(fraction * batches));
+  let seenBatches = 0;
+  for await (
+    const b of batchStream(ds.train, ds.modalities, r.evalBatchSize, {
+      // a subset is the first batches of an order seeded by (seed, epoch), as the data order
+      rng: fraction === 1 ? undefined : new Rng(runSeeds.featureSubset(cfg.seed, epoch)),
+      reader: cfg.reader,
+      strict: cfg.strictData,
+    })
+  ) {
+    const feats = tf.tidy(() =>
+      model.forward(state.params, state.bn, b.inputs, { training: false }).features
+    );
+    try {
+      await visit(feats, b.labels);
+    } finally {
+      tf.dispose(feats);
+      disposeBatch(b);
+    }
+    if (++seenBatches >= limit) break;
+  }
+}
+
+/** Sums over one epoch's training steps. */
+class EpochTotals {
+  lossSum = 0;
+  hit = 0;
+  seen = 0;
+  msSum = 0;
+  steps = 0;
+  maxW = 0;
+  skipped = 0;
+  fusedCESum = 0;
+  rhoFromMethod = false;
+  readonly uSum: Float64Array;
+  readonly rhoSum: Float64Array;
+  readonly branchCESum: Float64Array;
+  readonly statSum: Record<string, number> = {};
+  readonly statCount: Record<string, number> = {};
+  constructor(K: number) {
+    this.uSum = new Float64Array(K);
+    this.rhoSum = new Float64Array(K);
+    this.branchCESum = new Float64Array(K);
+  }
+}
+
+/** The per-step figures the trainer reads from what the method's transformation reported. */
+interface StepReport {
+  /** AMSS-family report (ratios, largest mask weight). */
+  amss?: AmssInfo;
+  /** Per-step statistics a method reports for the epoch's `methodLog` (averaged). */
+  methodStats?: Record<string, number>;
+}
+
+/** Reads the typed figures of a step's info. */
+function stepReport(info: StepInfo): StepReport {
+  return {
+    amss: info.amss,
+    methodStats: info.methodStats as Record<string, number> | undefined,
+  };
+}
+
+/** One training step on batch `b`: forward/backward, the method and optimizer, the logged sums. */
+async function trainStep(r: Run, b: Batch, epoch: number, t: EpochTotals): Promise<void> {
+  const { cfg, method, state } = r;
+  const { model } = cfg;
+  const { params, bn } = state;
   const C = model.numClasses;
-  // training batches: a lone last sample joins the batch before it (module comment)
-  const plan = { mergeSingleton: true };
-  const stepsPerEpoch = batchRanges(ds.train.n, cfg.batchSize, plan).length;
-  const mergedSamples = mergesSingleton(ds.train.n, cfg.batchSize, plan) ? 1 : 0;
+  const K = model.modalities.length;
+  state.step++;
+  let kept: tf.Tensor[] = [];
+  const { value, grads: all } = variableGradsByName(params, () => {
+    const o = model.forward(params, bn, b.inputs, { training: true });
+    kept = [...o.unimodal, ...o.features, o.logits].map((x) => tf.keep(x));
+    if (method.loss) {
+      const oneHot = tf.oneHot(tf.tensor1d(b.labels, "int32"), C).asType("float32");
+      return method.loss(o, oneHot as tf.Tensor2D, {
+        epoch,
+        step: state.step,
+        numClasses: C,
+        labels: b.labels,
+      });
+    }
+    return crossEntropy(
+      method.lossOn === "fused" ? o.logits : o.unimodal[method.lossOn],
+      b.labels,
+      C,
+    );
+  });
+  // variables the loss does not reach (another modality's encoder under `unimodal`) get no
+  // gradient and are left alone
+  const grads = Object.fromEntries(Object.entries(all).filter(([, g]) => g !== undefined));
+  const loss = (await value.data())[0];
+  const mb = await modalBatchFromOutputs(
+    {
+      unimodal: kept.slice(0, K) as tf.Tensor2D[],
+      features: kept.slice(K, 2 * K) as tf.Tensor2D[],
+    },
+    b.labels,
+    C,
+  );
+  const logits = await kept[2 * K].data();
+  tf.dispose(kept);
+  value.dispose();
+  // NaN/Inf in the loss, or in what the method's transformation reads (the uni-modal
+  // predictions and features AMSS's significance takes, the fused logits): the run diverged
+  const bad = !Number.isFinite(loss)
+    ? `loss is ${loss}`
+    : nonFiniteOutputs(mb, logits, model.modalities);
+  if (bad) {
+    tf.dispose(Object.values(grads));
+    disposeBatch(b);
+    throw new TrainingDivergedError(
+      `${bad} at epoch ${epoch}, step ${state.step}; ${await r.checkpointNote()}`,
+    );
+  }
+  let report: StepReport;
+  // importance "fisher" (Sec. 3.2.2): per-sample squared gradients of the uni-modal
+  // log-likelihood, from one more forward/backward pass on the same batch and weights
+  let fisher: Record<string, tf.Tensor> | undefined;
+  try {
+    if (method.fisher) {
+      fisher = uniModalFisher(model, params, bn, b.inputs, b.labels, method.fisher);
+    }
+    report = stepReport(
+      await step(params, grads, r.opt, state.opt, state.step, {
+        batch: mb,
+        fused: logits,
+        epoch,
+        ...(fisher ? { fisher } : {}),
+      }),
+    );
+  } catch (e) {
+    tf.dispose(Object.values(grads));
+    if (fisher) tf.dispose(Object.values(fisher));
+    disposeBatch(b);
+    if (e instanceof AmssArgumentError && /non-finite gradient/.test(e.message)) {
+      throw new TrainingDivergedError(
+        `${e.message} (epoch ${epoch}); ${await r.checkpointNote()}`,
+      );
+    }
+    throw e;
+  }
+  tf.dispose(Object.values(grads));
+  if (fisher) tf.dispose(Object.values(fisher));
+  // logged significance (paper mode, Eqs. 2-4) for every method: the imbalance degree
+  const sig = paperSignificance(mb, state.logSig, { tau: r.logTau, entropyFloor: ENTROPY_FLOOR });
+  state.logSig = sig.state;
+  const a = report.amss;
+  model.modalities.forEach((m, k) => {
+    t.uSum[k] += sig.result.smoothed[k];
+    t.rhoSum[k] += a ? a.ratios[m] : sig.result.ratios[k];
+  });
+  if (a) {
+    t.rhoFromMethod = true;
+    t.maxW = Math.max(t.maxW, a.maxWeight);
+  }
+  // per-head training cross-entropy (G-Blending's train losses; logged for every method)
+  t.fusedCESum += sumCrossEntropy(logits, b.labels, C);
+  for (let k = 0; k < K; k++) {
+    t.branchCESum[k] += sumCrossEntropy(mb.predictions[k], b.labels, C);
+  }
+  for (const [key, v] of Object.entries(report.methodStats ?? {})) {
+    t.statSum[key] = (t.statSum[key] ?? 0) + v;
+    t.statCount[key] = (t.statCount[key] ?? 0) + 1;
+  }
+  t.lossSum += loss * b.labels.length;
+  for (let i = 0; i < b.labels.length; i++) {
+    let best = 0;
+    for (let c = 1; c < C; c++) if (logits[i * C + c] > logits[i * C + best]) best = c;
+    if (best === b.labels[i]) t.hit++;
+  }
+  t.seen += b.labels.length;
+  t.steps++;
+  disposeBatch(b);
+}
+
+/** One epoch's training pass; returns its sums. */
+async function trainEpoch(r: Run, epoch: number): Promise<EpochTotals> {
+  const { cfg, progress, stepsPerEpoch } = r;
+  const { model, dataset: ds } = cfg;
+  const t = new EpochTotals(model.modalities.length);
+  const t0Epoch = performance.now();
+  const stream = batchStream(ds.train, ds.modalities, cfg.batchSize, {
+    rng: new Rng(runSeeds.dataOrder(cfg.seed, epoch)), // data order: a function of (seed, epoch)
+    augmentSeed: runSeeds.augmentation(cfg.seed, epoch), // a function of (seed, epoch, sample)
+    reader: cfg.reader,
+    strict: cfg.strictData,
+    mergeSingleton: TRAIN_BATCHES.mergeSingleton,
+    onSkip: (i, reason) => {
+      t.skipped++;
+      progress.line(`skipped training sample ${i}: ${reason}`);
+    },
+  });
+  for await (const b of stream) {
+    const t0 = performance.now();
+    await trainStep(r, b, epoch, t);
+    t.msSum += performance.now() - t0;
+    const eta = ((performance.now() - t0Epoch) / t.steps) *
+      (stepsPerEpoch - t.steps + (cfg.epochs - epoch) * stepsPerEpoch);
+    progress.step(
+      `epoch ${epoch}/${cfg.epochs} step ${t.steps}/${stepsPerEpoch} loss ${
+        (t.lossSum / t.seen).toFixed(4)
+      } acc ${(t.hit / t.seen).toFixed(3)} rho ${
+        model.modalities.map((m, k) => `${m} ${(t.rhoSum[k] / t.steps).toFixed(3)}`).join(" ")
+      } eta ${(eta / 1000).toFixed(0)}s`,
+      t.steps / stepsPerEpoch,
+    );
+  }
+  if (t.steps === 0) {
+    throw new AmssArgumentError(
+      `epoch ${epoch}: no training sample could be read (${t.skipped} skipped); see the lines above`,
+    );
+  }
+  return t;
+}
+
+/** Validation and test metrics after an epoch; a non-finite figure is a divergence. */
+async function evaluateEpoch(
+  r: Run,
+  epoch: number,
+): Promise<{ val: SplitMetrics; test: SplitMetrics }> {
+  const { cfg, progress, state } = r;
+  const { model, dataset: ds } = cfg;
+  const evalOpts = (split: string): EvaluateOptions => ({
+    split: `${ds.name} ${split}`,
+    strict: cfg.strictData,
+    onSkip: (i, reason) => progress.line(`skipped ${split} sample ${i}: ${reason}`),
+  });
+  const on = (split: AnySplit, name: string) =>
+    evaluate(model, state.params, state.bn, split, ds, r.evalBatchSize, cfg.reader, evalOpts(name));
+  const val = await on(ds.val, "val");
+  const test = await on(ds.test, "test");
+  for (const [split, m] of [["val", val], ["test", test]] as const) {
+    const bad = nonFiniteMetrics(m);
+    if (bad.length) {
+      throw new TrainingDivergedError(
+        `${split} evaluation after epoch ${epoch} is not finite (${bad.join(", ")}); ${await r
+          .checkpointNote()}`,
+      );
+    }
+  }
+  return { val, test };
+}
+
+/** The progress line of a finished epoch. */
+function epochLine(r: Run, rec: EpochRecord): string {
+  const { val, test } = rec;
+  return `epoch ${rec.epoch}/${r.cfg.epochs} ${r.method.label}: loss ${
+    rec.trainLoss.toFixed(4)
+  } train ${rec.trainAcc.toFixed(3)} | val ${val.acc.toFixed(3)} test ${test.acc.toFixed(3)} mAP ${
+    test.mAP.toFixed(3)
+  } F1 ${test.macroF1.toFixed(3)} | branches ${fmtMap(test.branchAcc)} | rho ${
+    fmtMap(rec.meanRho)
+  } | ${rec.msPerStep.toFixed(1)} ms/step${rec.methodLog ? ` | ${fmtLog(rec.methodLog)}` : ""}${
+    val.skipped || test.skipped
+      ? ` | skipped evaluation samples: val ${val.skipped}, test ${test.skipped}`
+      : ""
+  }`;
+}
+
+/** One epoch: the method's start hook, training, evaluation, the end hook; returns its record. */
+async function runEpoch(r: Run, epoch: number, mergedSamples: number): Promise<EpochRecord> {
+  const { cfg, method, state } = r;
+  const { modalities } = cfg.model;
+  await method.onEpochStart?.({
+    epoch,
+    trainFeatures: (visit, opts) => trainFeatures(r, epoch, visit, opts),
+  });
+  const t = await trainEpoch(r, epoch);
+  const { val, test } = await evaluateEpoch(r, epoch);
+  const { seen, steps, uSum } = t;
+  const meanU = Object.fromEntries(modalities.map((m, k) => [m, uSum[k] / steps]));
+  const trainBranchLoss = Object.fromEntries(
+    modalities.map((m, k) => [m, t.branchCESum[k] / seen]),
+  );
+  const ended = await method.onEpochEnd?.({
+    epoch,
+    trainLoss: t.lossSum / seen,
+    trainFusedLoss: t.fusedCESum / seen,
+    trainBranchLoss,
+    val,
+  });
+  const methodLog: Record<string, unknown> = {
+    ...Object.fromEntries(Object.keys(t.statSum).map((k) => [k, t.statSum[k] / t.statCount[k]])),
+    ...(ended ?? {}),
+  };
+  return {
+    epoch,
+    lr: typeof r.schedule === "number" ? r.schedule : r.schedule(state.step),
+    trainLoss: t.lossSum / seen,
+    trainFusedLoss: t.fusedCESum / seen,
+    trainBranchLoss,
+    trainAcc: t.hit / seen,
+    val,
+    test,
+    meanU,
+    imbalance: uSum[0] / uSum[1],
+    imbalanceDegree: Math.max(...uSum) / Math.min(...uSum),
+    meanRho: Object.fromEntries(modalities.map((m, k) => [m, t.rhoSum[k] / steps])),
+    rhoSource: t.rhoFromMethod ? "method" : "logged",
+    maxMaskWeight: t.maxW,
+    msPerStep: t.msSum / steps,
+    steps,
+    skippedSamples: t.skipped,
+    mergedSamples,
+    // only when the method reports something (records of other methods stay as they were)
+    ...(Object.keys(methodLog).length ? { methodLog } : {}),
+  };
+}
+
+/** Writes an epoch into the run folder: metrics.jsonl, the best weights, the resume checkpoint. */
+async function saveEpoch(out: string, state: RunState, rec: EpochRecord): Promise<void> {
+  await writeFileAtomic(
+    `${out}/metrics.jsonl`,
+    state.history.map((h) => JSON.stringify(h)).join("\n") + "\n",
+  );
+  // the selected epoch's weights (the summary's first-maximum rule), written before the
+  // resume checkpoint: a run killed in between redoes this epoch and writes the same file
+  if (state.history.every((h) => h === rec || rec.val.acc > h.val.acc)) {
+    await saveCheckpoint(out, "best", `e${rec.epoch}`, {
+      epoch: rec.epoch,
+      valAcc: rec.val.acc,
+      params: state.params,
+      bn: state.bn,
+    });
+  }
+  await saveCheckpoint(out, "checkpoint", `e${rec.epoch}`, state);
+}
+
+/** The run's summary: the selected (first best-validation) epoch, the last one, the verdict. */
+function summarise(r: Run, stoppedEarly: boolean, rule: CollapseRule): RunSummary {
+  const { cfg, method, state: { history } } = r;
+  const best = history.reduce((b, h) => (h.val.acc > b.val.acc ? h : b), history[0]);
+  const last = history[history.length - 1];
+  const verdict = collapseOf(history, best.epoch, rule);
+  return {
+    method: cfg.method,
+    label: method.label,
+    seed: cfg.seed,
+    epochs: r.state.epoch,
+    bestEpoch: best.epoch,
+    test: best.test,
+    val: best.val,
+    meanRho: Object.fromEntries(
+      cfg.model.modalities.map((
+        m,
+      ) => [m, history.reduce((s, h) => s + h.meanRho[m], 0) / history.length]),
+    ),
+    msPerStep: history.reduce((s, h) => s + h.msPerStep * h.steps, 0) /
+      history.reduce((s, h) => s + h.steps, 0),
+    history,
+    stoppedEarly,
+    final: { epoch: last.epoch, test: last.test, val: last.val, trainLoss: last.trainLoss },
+    minTrainLoss: verdict.minTrainLoss,
+    collapsed: verdict.collapsed,
+    collapseReason: verdict.reason,
+    collapseRule: verdict.rule,
+  };
+}
+
+/** Training batches: a lone last sample joins the batch before it (module comment). */
+const TRAIN_BATCHES = { mergeSingleton: true };
+
+/** Trains one run and returns its summary. */
+export async function train(cfg: TrainConfig): Promise<RunSummary> {
+  const { model, dataset: ds } = cfg;
+  const collapseRule = checkConfig(cfg); // before any work
+  const stepsPerEpoch = batchRanges(ds.train.n, cfg.batchSize, TRAIN_BATCHES).length;
+  const mergedSamples = mergesSingleton(ds.train.n, cfg.batchSize, TRAIN_BATCHES) ? 1 : 0;
   const { params, state: bn } = model.init(cfg.seed);
   const pretrained = cfg.pretrained?.length ? await loadPretrained(params, cfg.pretrained) : [];
   const method = createMethod(cfg.method, cfg.methodOptions ?? {}, {
@@ -626,415 +1121,79 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
     params,
     rules: (u) => model.unitRules(u),
     seed: cfg.seed,
-    numClasses: C,
+    numClasses: model.numClasses,
     classifier: concatClassifier(model, params),
   });
-  const optimizer = buildOptimizer(cfg.optimizer, stepsPerEpoch);
+  const schedule = learningRate(cfg.optimizer, stepsPerEpoch);
+  const optimizer = buildOptimizer(cfg.optimizer, schedule);
   const parts = method.transform
     ? (cfg.order === "mask-updates" ? [optimizer, method.transform] : [method.transform, optimizer])
     : [optimizer];
   const opt = chain(...parts);
-  const run = {
+  const state: RunState = {
     epoch: 0,
     step: 0,
     params,
     bn,
     opt: opt.init(params),
-    logSig: { u: null, steps: 0 } as PaperSignificanceState,
-    history: [] as EpochRecord[],
+    logSig: { u: null, steps: 0 },
+    history: [],
     // the method's own state (prototypes, blending weights, stop flags): restored in place on resume
     method: method.state ?? {},
   };
-  const progress = new Progress(cfg.progress);
-  for (const r of pretrained) {
-    progress.line(
-      `pretrained ${r.modality}: ${r.loaded.length} variables from ${r.path}` +
-        (r.missing.length ? `; ${r.missing.length} kept their initialisation` : "") +
-        (r.unused.length ? `; ${r.unused.length} weights unused` : ""),
-    );
-  }
   const out = cfg.outDir;
   /** Whether the resume checkpoint of the last completed epoch is on disk. */
   const checkpointKept = async () =>
-    out !== undefined && run.epoch > 0 && await hasCheckpoint(out, "checkpoint");
-  /** What a divergence message says about the checkpoint: only what is really there. */
-  const checkpointNote = async () =>
-    await checkpointKept()
-      ? `the last good checkpoint (epoch ${run.epoch}) is kept in ${out}`
-      : out
-      ? `no checkpoint was written yet (no epoch completed in ${out})`
-      : "no checkpoint is written (no outDir)";
+    out !== undefined && state.epoch > 0 && await hasCheckpoint(out, "checkpoint");
+  const r: Run = {
+    cfg,
+    method,
+    opt,
+    schedule,
+    state,
+    progress: new Progress(cfg.progress),
+    stepsPerEpoch,
+    evalBatchSize: cfg.evalBatchSize ?? Math.max(cfg.batchSize, 128),
+    logTau: cfg.logTau ?? SIGNIFICANCE_DEFAULTS.tau,
+    checkpointNote: async () =>
+      await checkpointKept()
+        ? `the last good checkpoint (epoch ${state.epoch}) is kept in ${out}`
+        : out
+        ? `no checkpoint was written yet (no epoch completed in ${out})`
+        : "no checkpoint is written (no outDir)",
+  };
+  for (const p of pretrained) {
+    r.progress.line(
+      `pretrained ${p.modality}: ${p.loaded.length} variables from ${p.path}` +
+        (p.missing.length ? `; ${p.missing.length} kept their initialisation` : "") +
+        (p.unused.length ? `; ${p.unused.length} weights unused` : ""),
+    );
+  }
   if (out) {
     await Deno.mkdir(out, { recursive: true });
     if (cfg.resume && await hasCheckpoint(out, "checkpoint")) {
-      await loadCheckpoint(out, "checkpoint", run);
-      progress.line(`resumed ${out} after epoch ${run.epoch} (step ${run.step})`);
+      await loadCheckpoint(out, "checkpoint", state);
+      r.progress.line(`resumed ${out} after epoch ${state.epoch} (step ${state.step})`);
     } else {
-      await writeJsonAtomic(`${out}/config.json`, {
-        method: cfg.method,
-        label: method.label,
-        methodOptions: cfg.methodOptions ?? {},
-        optimizer: cfg.optimizer,
-        order: cfg.order ?? "mask-gradients",
-        epochs: cfg.epochs,
-        batchSize: cfg.batchSize,
-        seed: cfg.seed,
-        dataset: {
-          name: ds.name,
-          classes: ds.classes,
-          modalities: ds.modalities,
-          n: [ds.train.n, ds.val.n, ds.test.n],
-          valSource: ds.valSource,
-        },
-        model: model.describe?.() ?? {},
-        backend: tf.getBackend(),
-        encoders: Object.fromEntries(model.modalities.map((m) => {
-          const r = pretrained.find((p) => p.modality === m);
-          return [
-            m,
-            r
-              ? { pretrained: r.path, loaded: r.loaded.length, missing: r.missing }
-              : "from scratch",
-          ];
-        })),
-        ...cfg.meta,
-      });
+      await writeRunConfig(out, cfg, method, pretrained);
     }
   }
-  const logTau = cfg.logTau ?? 0.25;
-  const lrAt = (s: number) =>
-    cfg.optimizer.milestones?.length
-      ? stepDecay(
-        cfg.optimizer.lr,
-        cfg.optimizer.milestones,
-        cfg.optimizer.gamma ?? 0.1,
-        stepsPerEpoch,
-      )(s)
-      : cfg.optimizer.lr;
   let stoppedEarly = false;
-  const evalBs = cfg.evalBatchSize ?? Math.max(cfg.batchSize, 128);
-  const K = model.modalities.length;
-
-  /** An inference-mode pass over the training split for the method's epoch hook. */
-  const trainFeatures = async (
-    epoch: number,
-    visit: FeatureVisitor,
-    opts: { fraction?: number } = {},
-  ) => {
-    const fraction = opts.fraction ?? 1;
-    if (!(fraction > 0 && fraction <= 1)) {
-      throw new AmssArgumentError(`trainFeatures: fraction must be in (0, 1], got ${fraction}`);
-    }
-    const batches = Math.ceil(ds.train.n / evalBs);
-    const limit = fraction === 1 ? batches : Math.max(1, Math.floor(fraction * batches));
-    let seenBatches = 0;
-    for await (
-      const b of batchStream(ds.train, ds.modalities, evalBs, {
-        // a subset is the first batches of an order seeded by (seed, epoch), as the data order
-        rng: fraction === 1 ? undefined : new Rng(cfg.seed * 7919 + epoch + 0x51ed27),
-        reader: cfg.reader,
-        strict: cfg.strictData,
-      })
-    ) {
-      const feats = tf.tidy(() =>
-        model.forward(params, bn, b.inputs, { training: false }).features
-      );
-      try {
-        await visit(feats, b.labels);
-      } finally {
-        tf.dispose(feats);
-        disposeBatch(b);
-      }
-      if (++seenBatches >= limit) break;
-    }
-  };
-
   try {
-    for (let epoch = run.epoch + 1; epoch <= cfg.epochs; epoch++) {
-      await method.onEpochStart?.({
-        epoch,
-        trainFeatures: (visit, opts) => trainFeatures(epoch, visit, opts),
-      });
-      const rng = new Rng(cfg.seed * 7919 + epoch); // data order: a function of (seed, epoch)
-      let lossSum = 0, hit = 0, seen = 0, msSum = 0, steps = 0, maxW = 0;
-      const uSum = new Float64Array(model.modalities.length);
-      const rhoSum = new Float64Array(model.modalities.length);
-      let fusedCESum = 0;
-      const branchCESum = new Float64Array(K);
-      const statSum: Record<string, number> = {};
-      const statCount: Record<string, number> = {};
-      let rhoFromMethod = false;
-      const t0Epoch = performance.now();
-      let skipped = 0;
-      const stream = batchStream(ds.train, ds.modalities, cfg.batchSize, {
-        rng,
-        augmentSeed: cfg.seed * 1_000_003 + epoch, // augmentation: a function of (seed, epoch, sample)
-        reader: cfg.reader,
-        strict: cfg.strictData,
-        mergeSingleton: plan.mergeSingleton,
-        onSkip: (i, reason) => {
-          skipped++;
-          progress.line(`skipped training sample ${i}: ${reason}`);
-        },
-      });
-      for await (const b of stream) {
-        const t0 = performance.now();
-        run.step++;
-        let kept: tf.Tensor[] = [];
-        const { value, grads: all } = variableGradsByName(params, () => {
-          const o = model.forward(params, bn, b.inputs, { training: true });
-          kept = [...o.unimodal, ...o.features, o.logits].map((t) => tf.keep(t));
-          if (method.loss) {
-            const oneHot = tf.oneHot(tf.tensor1d(b.labels, "int32"), C).asType("float32");
-            return method.loss(o, oneHot as tf.Tensor2D, {
-              epoch,
-              step: run.step,
-              numClasses: C,
-              labels: b.labels,
-            });
-          }
-          return crossEntropy(
-            method.lossOn === "fused" ? o.logits : o.unimodal[method.lossOn],
-            b.labels,
-            C,
-          );
-        });
-        // variables the loss does not reach (another modality's encoder under `unimodal`) get no
-        // gradient and are left alone
-        const grads = Object.fromEntries(Object.entries(all).filter(([, g]) => g !== undefined));
-        const loss = (await value.data())[0];
-        const mb = await modalBatchFromOutputs(
-          {
-            unimodal: kept.slice(0, K) as tf.Tensor2D[],
-            features: kept.slice(K, 2 * K) as tf.Tensor2D[],
-          },
-          b.labels,
-          C,
-        );
-        const logits = await kept[2 * K].data();
-        tf.dispose(kept);
-        value.dispose();
-        // NaN/Inf in the loss, or in what the method's transformation reads (the uni-modal
-        // predictions and features AMSS's significance takes, the fused logits): the run diverged
-        const bad = !Number.isFinite(loss)
-          ? `loss is ${loss}`
-          : nonFiniteOutputs(mb, logits, model.modalities);
-        if (bad) {
-          tf.dispose(Object.values(grads));
-          disposeBatch(b);
-          throw new TrainingDivergedError(
-            `${bad} at epoch ${epoch}, step ${run.step}; ${await checkpointNote()}`,
-          );
-        }
-        let info: Record<string, unknown>;
-        // importance "fisher" (Sec. 3.2.2): per-sample squared gradients of the uni-modal
-        // log-likelihood, from one more forward/backward pass on the same batch and weights
-        let fisher: Record<string, tf.Tensor> | undefined;
-        try {
-          if (method.fisher) {
-            fisher = uniModalFisher(model, params, bn, b.inputs, b.labels, method.fisher);
-          }
-          info = await step(params, grads, opt, run.opt, run.step, {
-            batch: mb,
-            fused: logits,
-            epoch,
-            ...(fisher ? { fisher } : {}),
-          });
-        } catch (e) {
-          tf.dispose(Object.values(grads));
-          if (fisher) tf.dispose(Object.values(fisher));
-          disposeBatch(b);
-          if (e instanceof AmssArgumentError && /non-finite gradient/.test(e.message)) {
-            throw new TrainingDivergedError(
-              `${e.message} (epoch ${epoch}); ${await checkpointNote()}`,
-            );
-          }
-          throw e;
-        }
-        tf.dispose(Object.values(grads));
-        if (fisher) tf.dispose(Object.values(fisher));
-        // logged significance (paper mode, Eqs. 2-4) for every method: the imbalance degree
-        const sig = paperSignificance(mb, run.logSig, { tau: logTau, entropyFloor: ENTROPY_FLOOR });
-        run.logSig = sig.state;
-        const a = info.amss as AmssInfo | undefined;
-        model.modalities.forEach((m, k) => {
-          uSum[k] += sig.result.smoothed[k];
-          rhoSum[k] += a ? a.ratios[m] : sig.result.ratios[k];
-        });
-        if (a) {
-          rhoFromMethod = true;
-          maxW = Math.max(maxW, a.maxWeight);
-        }
-        // per-head training cross-entropy (G-Blending's train losses; logged for every method)
-        fusedCESum += sumCrossEntropy(logits, b.labels, C);
-        for (let k = 0; k < K; k++) {
-          branchCESum[k] += sumCrossEntropy(mb.predictions[k], b.labels, C);
-        }
-        const stats = info.methodStats as Record<string, number> | undefined;
-        for (const [key, v] of Object.entries(stats ?? {})) {
-          statSum[key] = (statSum[key] ?? 0) + v;
-          statCount[key] = (statCount[key] ?? 0) + 1;
-        }
-        lossSum += loss * b.labels.length;
-        for (let i = 0; i < b.labels.length; i++) {
-          let best = 0;
-          for (let c = 1; c < C; c++) if (logits[i * C + c] > logits[i * C + best]) best = c;
-          if (best === b.labels[i]) hit++;
-        }
-        seen += b.labels.length;
-        steps++;
-        disposeBatch(b);
-        msSum += performance.now() - t0;
-        const eta = ((performance.now() - t0Epoch) / steps) *
-          (stepsPerEpoch - steps + (cfg.epochs - epoch) * stepsPerEpoch);
-        progress.step(
-          `epoch ${epoch}/${cfg.epochs} step ${steps}/${stepsPerEpoch} loss ${
-            (lossSum / seen).toFixed(4)
-          } acc ${(hit / seen).toFixed(3)} rho ${
-            model.modalities.map((m, k) => `${m} ${(rhoSum[k] / steps).toFixed(3)}`).join(" ")
-          } eta ${(eta / 1000).toFixed(0)}s`,
-          steps / stepsPerEpoch,
-        );
-      }
-      if (steps === 0) {
-        throw new AmssArgumentError(
-          `epoch ${epoch}: no training sample could be read (${skipped} skipped); see the lines above`,
-        );
-      }
-      const evalOpts = (split: string): EvaluateOptions => ({
-        split: `${ds.name} ${split}`,
-        strict: cfg.strictData,
-        onSkip: (i, reason) => progress.line(`skipped ${split} sample ${i}: ${reason}`),
-      });
-      const val = await evaluate(
-        model,
-        params,
-        bn,
-        ds.val,
-        ds,
-        evalBs,
-        cfg.reader,
-        evalOpts("val"),
-      );
-      const test = await evaluate(
-        model,
-        params,
-        bn,
-        ds.test,
-        ds,
-        evalBs,
-        cfg.reader,
-        evalOpts("test"),
-      );
-      for (const [split, m] of [["val", val], ["test", test]] as const) {
-        const bad = nonFiniteMetrics(m);
-        if (bad.length) {
-          throw new TrainingDivergedError(
-            `${split} evaluation after epoch ${epoch} is not finite (${
-              bad.join(", ")
-            }); ${await checkpointNote()}`,
-          );
-        }
-      }
-      const meanU = Object.fromEntries(model.modalities.map((m, k) => [m, uSum[k] / steps]));
-      const trainBranchLoss = Object.fromEntries(
-        model.modalities.map((m, k) => [m, branchCESum[k] / seen]),
-      );
-      const ended = await method.onEpochEnd?.({
-        epoch,
-        trainLoss: lossSum / seen,
-        trainFusedLoss: fusedCESum / seen,
-        trainBranchLoss,
-        val,
-      });
-      const methodLog: Record<string, unknown> = {
-        ...Object.fromEntries(Object.keys(statSum).map((k) => [k, statSum[k] / statCount[k]])),
-        ...(ended ?? {}),
-      };
-      const rec: EpochRecord = {
-        epoch,
-        lr: lrAt(run.step),
-        trainLoss: lossSum / seen,
-        trainFusedLoss: fusedCESum / seen,
-        trainBranchLoss,
-        trainAcc: hit / seen,
-        val,
-        test,
-        meanU,
-        imbalance: uSum[0] / uSum[1],
-        meanRho: Object.fromEntries(model.modalities.map((m, k) => [m, rhoSum[k] / steps])),
-        rhoSource: rhoFromMethod ? "method" : "logged",
-        maxMaskWeight: maxW,
-        msPerStep: msSum / steps,
-        steps,
-        skippedSamples: skipped,
-        mergedSamples,
-        // only when the method reports something (records of other methods stay as they were)
-        ...(Object.keys(methodLog).length ? { methodLog } : {}),
-      };
-      run.history.push(rec);
-      run.epoch = epoch;
-      progress.line(
-        `epoch ${epoch}/${cfg.epochs} ${method.label}: loss ${rec.trainLoss.toFixed(4)} train ${
-          rec.trainAcc.toFixed(3)
-        } | val ${val.acc.toFixed(3)} test ${test.acc.toFixed(3)} mAP ${test.mAP.toFixed(3)} F1 ${
-          test.macroF1.toFixed(3)
-        } | branches ${fmtMap(test.branchAcc)} | rho ${fmtMap(rec.meanRho)} | ${
-          rec.msPerStep.toFixed(1)
-        } ms/step${rec.methodLog ? ` | ${fmtLog(rec.methodLog)}` : ""}${
-          val.skipped || test.skipped
-            ? ` | skipped evaluation samples: val ${val.skipped}, test ${test.skipped}`
-            : ""
-        }`,
-      );
-      if (out) {
-        await writeFileAtomic(
-          `${out}/metrics.jsonl`,
-          run.history.map((r) => JSON.stringify(r)).join("\n") + "\n",
-        );
-        // the selected epoch's weights (the summary's first-maximum rule), written before the
-        // resume checkpoint: a run killed in between redoes this epoch and writes the same file
-        if (run.history.every((r) => r === rec || val.acc > r.val.acc)) {
-          await saveCheckpoint(out, "best", `e${epoch}`, {
-            epoch,
-            valAcc: val.acc,
-            params,
-            bn,
-          });
-        }
-        await saveCheckpoint(out, "checkpoint", `e${epoch}`, run);
-      }
-      if (cfg.stopAfterEpoch !== undefined && epoch >= cfg.stopAfterEpoch && epoch < cfg.epochs) {
+    for (let epoch = state.epoch + 1; epoch <= cfg.epochs; epoch++) {
+      const rec = await runEpoch(r, epoch, mergedSamples);
+      state.history.push(rec);
+      state.epoch = epoch;
+      r.progress.line(epochLine(r, rec));
+      if (out) await saveEpoch(out, state, rec);
+      await cfg.onEpoch?.(rec);
+      const stopAt = cfg.stopAfterEpoch !== undefined && epoch >= cfg.stopAfterEpoch;
+      if ((stopAt || cfg.signal?.aborted) && epoch < cfg.epochs) {
         stoppedEarly = true;
         break;
       }
     }
-    const best = run.history.reduce((b, r) => (r.val.acc > b.val.acc ? r : b), run.history[0]);
-    const last = run.history[run.history.length - 1];
-    const verdict = collapseOf(run.history, best.epoch, collapseRule);
-    const summary: RunSummary = {
-      method: cfg.method,
-      label: method.label,
-      seed: cfg.seed,
-      epochs: run.epoch,
-      bestEpoch: best.epoch,
-      test: best.test,
-      val: best.val,
-      meanRho: Object.fromEntries(
-        model.modalities.map((
-          m,
-        ) => [m, run.history.reduce((s, r) => s + r.meanRho[m], 0) / run.history.length]),
-      ),
-      msPerStep: run.history.reduce((s, r) => s + r.msPerStep * r.steps, 0) /
-        run.history.reduce((s, r) => s + r.steps, 0),
-      history: run.history,
-      stoppedEarly,
-      final: { epoch: last.epoch, test: last.test, val: last.val, trainLoss: last.trainLoss },
-      minTrainLoss: verdict.minTrainLoss,
-      collapsed: verdict.collapsed,
-      collapseReason: verdict.reason,
-      collapseRule: verdict.rule,
-    };
+    const summary = summarise(r, stoppedEarly, collapseRule);
     if (out && !stoppedEarly) await writeJsonAtomic(`${out}/summary.json`, summary);
     return summary;
   } catch (e) {
@@ -1045,15 +1204,15 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
         label: method.label,
         seed: cfg.seed,
         message: e.message,
-        lastGoodEpoch: run.epoch,
+        lastGoodEpoch: state.epoch,
         checkpointKept: await checkpointKept(),
-        history: run.history,
+        history: state.history,
       });
     }
     throw e;
   } finally {
     // params, batch-norm state and optimizer state die with the run, also when it fails
-    disposeState(run.opt);
+    disposeState(state.opt);
     tf.dispose([...Object.values(params), ...Object.values(bn)]);
   }
 }

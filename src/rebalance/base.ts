@@ -17,9 +17,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { PlanRules } from "../../amss/groups.ts";
-import type { ModelOutputs } from "../../models/model.ts";
-import type { GradientTransformation, Params, TensorMap } from "../../transform.ts";
+import type { PlanRules } from "../amss/groups.ts";
+import type { ModelOutputs } from "../models/model.ts";
+import type { GradientTransformation, Params, TensorMap } from "../transform.ts";
 
 /** Every method name the trainer knows. */
 export const METHOD_NAMES = [

@@ -27,8 +27,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { AmssArgumentError, requireInt, requirePositive } from "../../validate.ts";
+import { AmssArgumentError, requireInt, requirePositive } from "../validate.ts";
 import type { Method, MethodContext } from "./base.ts";
+import type { OptionsSchema } from "./schema.ts";
 
 /** Options of {@link createGBlend}. */
 export interface GBlendOptions {
@@ -75,16 +76,34 @@ export function gblendWeights(
   return raw.map((w) => w / z);
 }
 
+/** What {@link createGBlend} uses for an absent option. */
+export const GBLEND_DEFAULTS: Readonly<Required<GBlendOptions>> = {
+  superEpoch: 1,
+  negative: "zero",
+  eps: 1e-8,
+};
+
+/** The schema of {@link GBlendOptions} (types and ranges; the bench's `--method-options` check). */
+export const GBLEND_SCHEMA: OptionsSchema<GBlendOptions> = {
+  superEpoch: { kind: "int", min: 1, max: 1e6 },
+  negative: { kind: "enum", values: ["zero", "abs"] },
+  eps: { kind: "number", min: 0, max: 1, minOpen: true },
+};
+
 /** Builds G-Blending (module header). */
 export function createGBlend(opts: GBlendOptions, ctx: MethodContext): Method {
   const { modalities } = ctx;
   const K = modalities.length;
-  const superEpoch = requireInt("gblend.superEpoch", opts.superEpoch ?? 1, 1);
-  const negative = opts.negative ?? "zero";
+  const superEpoch = requireInt(
+    "gblend.superEpoch",
+    opts.superEpoch ?? GBLEND_DEFAULTS.superEpoch,
+    1,
+  );
+  const negative = opts.negative ?? GBLEND_DEFAULTS.negative;
   if (negative !== "zero" && negative !== "abs") {
     throw new AmssArgumentError(`gblend.negative must be "zero" or "abs", got ${negative}`);
   }
-  const eps = requirePositive("gblend.eps", opts.eps ?? 1e-8);
+  const eps = requirePositive("gblend.eps", opts.eps ?? GBLEND_DEFAULTS.eps);
   const state: GBlendState = { weights: new Array(K + 1).fill(1 / (K + 1)), pre: null };
   const log = () =>
     Object.fromEntries([

@@ -18,8 +18,8 @@
  *
  * @module
  */
-import type { GradientTransformation } from "../../transform.ts";
-import { AmssArgumentError, requireInRange, requireInt } from "../../validate.ts";
+import type { GradientTransformation } from "../transform.ts";
+import { AmssArgumentError, requireInRange, requireInt } from "../validate.ts";
 import {
   dropUpdates,
   type EvalMetrics,
@@ -27,6 +27,7 @@ import {
   type MethodContext,
   ownerMap,
 } from "./base.ts";
+import type { OptionsSchema } from "./schema.ts";
 
 /** Options of {@link createMses}. */
 export interface MsesOptions {
@@ -78,15 +79,34 @@ export function msesCheck(
   return next;
 }
 
+/** What {@link createMses} uses for an absent option. */
+export const MSES_DEFAULTS: Readonly<Required<MsesOptions>> = {
+  monitor: "acc",
+  patience: 5,
+  minDelta: 0,
+};
+
+/** The schema of {@link MsesOptions} (types and ranges; the bench's `--method-options` check). */
+export const MSES_SCHEMA: OptionsSchema<MsesOptions> = {
+  monitor: { kind: "enum", values: ["acc", "loss"] },
+  patience: { kind: "int", min: 1, max: 1e6 },
+  minDelta: { kind: "number", min: 0, max: 1e6 },
+};
+
 /** Builds MSES (module header). */
 export function createMses(opts: MsesOptions, ctx: MethodContext): Method {
   const { modalities } = ctx;
-  const monitor = opts.monitor ?? "acc";
+  const monitor = opts.monitor ?? MSES_DEFAULTS.monitor;
   if (monitor !== "acc" && monitor !== "loss") {
     throw new AmssArgumentError(`mses.monitor must be "acc" or "loss", got ${monitor}`);
   }
-  const patience = requireInt("mses.patience", opts.patience ?? 5, 1);
-  const minDelta = requireInRange("mses.minDelta", opts.minDelta ?? 0, 0, Infinity);
+  const patience = requireInt("mses.patience", opts.patience ?? MSES_DEFAULTS.patience, 1);
+  const minDelta = requireInRange(
+    "mses.minDelta",
+    opts.minDelta ?? MSES_DEFAULTS.minDelta,
+    0,
+    Infinity,
+  );
   const owner = ownerMap(ctx);
   const state = msesInit(modalities.length, monitor);
   const transform: GradientTransformation<null> = {

@@ -42,10 +42,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { ModalBatch } from "../../amss/significance.ts";
-import type { GradientTransformation } from "../../transform.ts";
-import { AmssArgumentError, requireInRange, requireInt } from "../../validate.ts";
+import type { ModalBatch } from "../amss/significance.ts";
+import type { GradientTransformation } from "../transform.ts";
+import { AmssArgumentError, requireInRange, requireInt } from "../validate.ts";
 import { dropUpdates, type Method, type MethodContext, ownerMap } from "./base.ts";
+import type { OptionsSchema } from "./schema.ts";
 
 /** Options of {@link createGreedy}. */
 export interface GreedyOptions {
@@ -100,6 +101,22 @@ export function greedyTransition(
   return { fusion, main, dBDR: d, mode: start ? (d > 0 ? 0 : 1) : -1, curationStep: 0 };
 }
 
+/** What {@link createGreedy} uses for an absent option. */
+export const GREEDY_DEFAULTS: Readonly<Required<GreedyOptions>> = {
+  threshold: 0.01,
+  window: 5,
+  startEpoch: 3,
+  bypass: "auto",
+};
+
+/** The schema of {@link GreedyOptions} (types and ranges; the bench's `--method-options` check). */
+export const GREEDY_SCHEMA: OptionsSchema<GreedyOptions> = {
+  threshold: { kind: "number", min: 0, max: 1e6 },
+  window: { kind: "int", min: 1, max: 1e6 },
+  startEpoch: { kind: "int", min: 1, max: 1e6 },
+  bypass: { kind: "enum", values: ["auto", "mmtm", "fusion-inputs"] },
+};
+
 /** Builds Greedy (module header); two modalities and a concat-style fusion kernel. */
 export function createGreedy(opts: GreedyOptions, ctx: MethodContext): Method {
   const { modalities } = ctx;
@@ -108,10 +125,19 @@ export function createGreedy(opts: GreedyOptions, ctx: MethodContext): Method {
       `greedy is defined for two modalities, the model has ${modalities.length}`,
     );
   }
-  const threshold = requireInRange("greedy.threshold", opts.threshold ?? 0.01, 0, Infinity);
-  const window = requireInt("greedy.window", opts.window ?? 5, 1);
-  const startEpoch = requireInt("greedy.startEpoch", opts.startEpoch ?? 3, 1);
-  const bypassKind = opts.bypass ?? "auto";
+  const threshold = requireInRange(
+    "greedy.threshold",
+    opts.threshold ?? GREEDY_DEFAULTS.threshold,
+    0,
+    Infinity,
+  );
+  const window = requireInt("greedy.window", opts.window ?? GREEDY_DEFAULTS.window, 1);
+  const startEpoch = requireInt(
+    "greedy.startEpoch",
+    opts.startEpoch ?? GREEDY_DEFAULTS.startEpoch,
+    1,
+  );
+  const bypassKind = opts.bypass ?? GREEDY_DEFAULTS.bypass;
   if (!["auto", "mmtm", "fusion-inputs"].includes(bypassKind)) {
     throw new AmssArgumentError(
       `greedy.bypass must be "auto", "mmtm" or "fusion-inputs", got ${bypassKind}`,

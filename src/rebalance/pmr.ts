@@ -35,9 +35,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { AmssArgumentError, requireInRange, requireInt } from "../../validate.ts";
-import type { ModelOutputs } from "../../models/model.ts";
+import { AmssArgumentError, requireInRange, requireInt } from "../validate.ts";
+import type { ModelOutputs } from "../models/model.ts";
 import { type Method, type MethodContext, stopGradient } from "./base.ts";
+import type { OptionsSchema } from "./schema.ts";
 
 /** Options of {@link createPmr}. */
 export interface PmrOptions {
@@ -156,6 +157,24 @@ export function refreshPrototypes(
   return out;
 }
 
+/** What {@link createPmr} uses for an absent option. */
+export const PMR_DEFAULTS: Readonly<Required<PmrOptions>> = {
+  beta: 1,
+  mu: 0.01,
+  momentum: 0.2,
+  perEpochs: 5,
+  fraction: 1,
+};
+
+/** The schema of {@link PmrOptions} (types and ranges; the bench's `--method-options` check). */
+export const PMR_SCHEMA: OptionsSchema<PmrOptions> = {
+  beta: { kind: "number", min: 0, max: 1e6 },
+  mu: { kind: "number", min: 0, max: 1e6 },
+  momentum: { kind: "number", min: 0, max: 1, maxOpen: true },
+  perEpochs: { kind: "int", min: 0, max: 1e6 },
+  fraction: { kind: "number", min: 0, max: 1, minOpen: true },
+};
+
 /** Builds PMR (module header) for a model with K >= 2 modalities and C classes. */
 export function createPmr(opts: PmrOptions, ctx: MethodContext): Method {
   const K = ctx.modalities.length;
@@ -164,12 +183,18 @@ export function createPmr(opts: PmrOptions, ctx: MethodContext): Method {
     throw new AmssArgumentError("pmr needs the number of classes (MethodContext.numClasses)");
   }
   const C = requireInt("numClasses", ctx.numClasses, 2);
-  const beta = requireInRange("pmr.beta", opts.beta ?? 1, 0, Infinity);
-  const mu = requireInRange("pmr.mu", opts.mu ?? 0.01, 0, Infinity);
-  const momentum = requireInRange("pmr.momentum", opts.momentum ?? 0.2, 0, 1);
+  const beta = requireInRange("pmr.beta", opts.beta ?? PMR_DEFAULTS.beta, 0, Infinity);
+  const mu = requireInRange("pmr.mu", opts.mu ?? PMR_DEFAULTS.mu, 0, Infinity);
+  const momentum = requireInRange("pmr.momentum", opts.momentum ?? PMR_DEFAULTS.momentum, 0, 1);
   if (momentum === 1) throw new AmssArgumentError("pmr.momentum must be < 1, got 1");
-  const perEpochs = requireInt("pmr.perEpochs", opts.perEpochs ?? 5, 0);
-  const fraction = requireInRange("pmr.fraction", opts.fraction ?? 1, 0, 1, true);
+  const perEpochs = requireInt("pmr.perEpochs", opts.perEpochs ?? PMR_DEFAULTS.perEpochs, 0);
+  const fraction = requireInRange(
+    "pmr.fraction",
+    opts.fraction ?? PMR_DEFAULTS.fraction,
+    0,
+    1,
+    true,
+  );
   const state: PmrState = { protos: [], dims: [] };
   return {
     name: "pmr",

@@ -30,10 +30,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { ModalBatch } from "../../amss/significance.ts";
-import type { GradientTransformation, TensorMap } from "../../transform.ts";
-import { AmssArgumentError, requireFinite, requirePositive } from "../../validate.ts";
+import type { ModalBatch } from "../amss/significance.ts";
+import type { GradientTransformation, TensorMap } from "../transform.ts";
+import { AmssArgumentError, requireFinite, requirePositive } from "../validate.ts";
 import { logProbOfLabels, type Method, type MethodContext, ownerMap } from "./base.ts";
+import type { OptionsSchema } from "./schema.ts";
 
 /** Options of {@link createAgm}. */
 export interface AgmOptions {
@@ -98,12 +99,24 @@ export function agmCoefficients(
   return { ratio, target, coeff };
 }
 
+/** What {@link createAgm} uses for an absent option. */
+export const AGM_DEFAULTS: Readonly<Required<AgmOptions>> = {
+  alpha: 1.5,
+  cap: 10,
+};
+
+/** The schema of {@link AgmOptions} (types and ranges; the bench's `--method-options` check). */
+export const AGM_SCHEMA: OptionsSchema<AgmOptions> = {
+  alpha: { kind: "number", min: 0, max: 1e6 },
+  cap: { kind: "number", min: 0, max: 1e6, minOpen: true },
+};
+
 /** Builds AGM (module header) for a model with K >= 2 modalities. */
 export function createAgm(opts: AgmOptions, ctx: MethodContext): Method {
   const K = ctx.modalities.length;
   if (K < 2) throw new AmssArgumentError(`agm needs at least two modalities, the model has ${K}`);
-  const alpha = requireFinite("agm.alpha", opts.alpha ?? 1.5);
-  const cap = requirePositive("agm.cap", opts.cap ?? 10);
+  const alpha = requireFinite("agm.alpha", opts.alpha ?? AGM_DEFAULTS.alpha);
+  const cap = requirePositive("agm.cap", opts.cap ?? AGM_DEFAULTS.cap);
   const owner = ownerMap(ctx);
   const index = new Map(ctx.modalities.map((m, k) => [m, k]));
   const transform: GradientTransformation<AgmState> = {
