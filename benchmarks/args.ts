@@ -7,7 +7,7 @@
  * @module
  */
 import { BACKEND_CHOICES, type BackendChoice } from "../src/backend/select.ts";
-import { DISK_DATASETS } from "../src/data/datasets.ts";
+import { DISK_DATASETS } from "../src/data/disk_datasets.ts";
 import type { NpyNormalise } from "../src/data/npy.ts";
 import type { FusionKind } from "../src/models/fusion.ts";
 import { DEFAULT_COLLAPSE_RULE } from "../src/train/trainer.ts";

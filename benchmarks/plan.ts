@@ -10,7 +10,7 @@
  * @module
  */
 import { type Dataset, flattenModality, limitSplit } from "../src/data/dataset.ts";
-import { type DiskDatasetName, loadDiskDataset } from "../src/data/datasets.ts";
+import { type DiskDatasetName, loadDiskDataset } from "../src/data/disk_datasets.ts";
 import { type SampleReader, WorkerPool } from "../src/data/loaders.ts";
 import { loadMnist2View } from "../src/data/mnist_2view.ts";
 import { loadNpyDataset } from "../src/data/npy.ts";

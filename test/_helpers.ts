@@ -1,6 +1,9 @@
-/** Small helpers shared by several test files (model inputs, disposal, float64 references). */
+/**
+ * Small helpers shared by several test files (model inputs, disposal, float64 references,
+ * element-wise comparison, seeded parameter values).
+ */
 import * as tf from "@tensorflow/tfjs";
-import { assertEquals } from "@std/assert";
+import { assertAlmostEquals, assertEquals } from "@std/assert";
 import type { Model, ModelOutputs } from "../src/models/model.ts";
 import { modalityByPrefix, paperUnits } from "../src/amss/groups.ts";
 import { makeOwnTempDirSync } from "../src/backend/hygiene.ts";
@@ -58,6 +61,34 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den = Math.max(den, Math.abs(b[i]));
   }
   return den === 0 ? num : num / den;
+}
+
+/**
+ * Element-wise `|actual[i] - expected[i]| <= tol (1 + |expected[i]|)` (a relative tolerance with
+ * an absolute floor of `tol`), after checking the lengths agree; `msg` prefixes each failure.
+ */
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tol = 1e-5,
+  msg = "",
+): void {
+  assertEquals(actual.length, expected.length, `${msg}: length`);
+  for (let i = 0; i < actual.length; i++) {
+    assertAlmostEquals(actual[i], expected[i], tol * (1 + Math.abs(expected[i])), `${msg}[${i}]`);
+  }
+}
+
+/**
+ * Gives every parameter of `params` whose name matches `re` seeded N(0, std^2) values, the k-th
+ * match seeded `seed + k` (k from 1, in `params`' key order); parameters not matched (biases, in
+ * the tests' use) keep their values.
+ */
+export function randomize(params: Params, re: RegExp, seed: number, std = 0.5): void {
+  let s = seed;
+  for (const [name, v] of Object.entries(params)) {
+    if (re.test(name)) tf.tidy(() => v.assign(tf.randomNormal(v.shape, 0, std, "float32", ++s)));
+  }
 }
 
 /** n seeded standard-normal floats. */

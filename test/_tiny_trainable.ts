@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { modalityByPrefix, paperUnits } from "../src/amss/groups.ts";
 import { generateSynthetic, type SyntheticConfig } from "../src/data/synthetic.ts";
-import type { TrainableModel } from "../src/train/model.ts";
+import type { TrainableModel } from "../src/train/trainable.ts";
 import type { Params } from "../src/transform.ts";
 
 export function tinyTrainable(

@@ -7,6 +7,7 @@ import { disposeState, sgd, step } from "../src/transform.ts";
 import { chain } from "../src/transform.ts";
 import { AmssArgumentError } from "../src/validate.ts";
 import { gradients, MODALITIES, tinyBatch, tinyParams } from "./_tiny_model.ts";
+import { zTwoSided } from "./_stats.ts";
 
 await tf.setBackend("cpu");
 
@@ -54,24 +55,6 @@ Deno.test("minRatio floors every update ratio: a modality below it keeps ceil(mi
     "minRatio",
   );
 });
-
-/** P(|Z| > z) = alpha for a standard normal Z (bisection on erfc by Simpson's rule). */
-function zTwoSided(alpha: number): number {
-  const tail = (z: number) => {
-    const steps = 2000, h = 16 / steps;
-    const phi = (x: number) => Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
-    let s = phi(z) + phi(z + 16);
-    for (let i = 1; i < steps; i++) s += (i % 2 ? 4 : 2) * phi(z + i * h);
-    return (s * h) / 3;
-  };
-  let lo = 0, hi = 40;
-  for (let it = 0; it < 60; it++) {
-    const mid = (lo + hi) / 2;
-    if (2 * tail(mid) > alpha) lo = mid;
-    else hi = mid;
-  }
-  return (lo + hi) / 2;
-}
 
 Deno.test("HT with a defensive mixture and a kept-fraction floor: every unit's mean weight is 1 and no weight explodes, even for importances spread over 12 decades", async () => {
   const C = 40, N = 4000, eps = 0.2, minRatio = 0.25;

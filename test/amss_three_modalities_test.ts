@@ -20,6 +20,7 @@ import { train } from "../src/train/trainer.ts";
 import { Rng } from "../src/rng.ts";
 import type { Params } from "../src/transform.ts";
 import { tinyTrainable } from "./_tiny_trainable.ts";
+import { zTwoSided } from "./_stats.ts";
 
 await tf.setBackend("cpu");
 
@@ -37,24 +38,6 @@ function unitOf(i: number, shape: readonly number[], spec: UnitSpec): number {
   const after = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
   const coord = Math.floor(i / after) % shape[axis];
   return spec.kind === "channel" ? coord : Math.floor(coord / (shape[axis] / spec.heads));
-}
-
-/** P(|Z| > z) = alpha for a standard normal Z (bisection on a Simpson tail integral). */
-function zTwoSided(alpha: number): number {
-  const tail = (z: number) => {
-    const steps = 4000, h = 16 / steps;
-    const phi = (x: number) => Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
-    let s = phi(z) + phi(z + 16);
-    for (let i = 1; i < steps; i++) s += (i % 2 ? 4 : 2) * phi(z + i * h);
-    return (s * h) / 3;
-  };
-  let lo = 0, hi = 40;
-  for (let it = 0; it < 80; it++) {
-    const mid = (lo + hi) / 2;
-    if (2 * tail(mid) > alpha) lo = mid;
-    else hi = mid;
-  }
-  return (lo + hi) / 2;
 }
 
 /** A significance batch where `a` predicts best, `v` less, `t` barely (Eq. 2's bounds decrease). */

@@ -27,31 +27,12 @@ import type { ModalBatch } from "../src/amss/significance.ts";
 import type { UnitSpec } from "../src/amss/units.ts";
 import { Rng } from "../src/rng.ts";
 import type { Params } from "../src/transform.ts";
+import { zTwoSided } from "./_stats.ts";
 
 await tf.setBackend("cpu");
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/** P(Z > z) for a standard normal Z, by Simpson's rule on [z, z + 16]. */
-function normalUpperTail(z: number): number {
-  const steps = 4000, h = 16 / steps;
-  const phi = (x: number) => Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
-  let s = phi(z) + phi(z + 16);
-  for (let i = 1; i < steps; i++) s += (i % 2 ? 4 : 2) * phi(z + i * h);
-  return (s * h) / 3;
-}
-
-/** The z with P(|Z| > z) = alpha (bisection). */
-function zTwoSided(alpha: number): number {
-  let lo = 0, hi = 40;
-  for (let it = 0; it < 80; it++) {
-    const mid = (lo + hi) / 2;
-    if (2 * normalUpperTail(mid) > alpha) lo = mid;
-    else hi = mid;
-  }
-  return (lo + hi) / 2;
-}
 
 /** Unit of flat element i of `shape` under `spec`, coordinate by coordinate. */
 function unitOf(i: number, shape: readonly number[], spec: UnitSpec): number {

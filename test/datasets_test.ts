@@ -13,7 +13,7 @@ import {
 } from "../fixtures/generate.ts";
 import { loadCremad } from "../src/data/cremad.ts";
 import { type Batch, isLazy, type LazySplit } from "../src/data/dataset.ts";
-import { loadDiskDataset } from "../src/data/datasets.ts";
+import { loadDiskDataset } from "../src/data/disk_datasets.ts";
 import { frameIndices, loadKineticsSounds } from "../src/data/kinetics_sounds.ts";
 import { batchStream, loadSample, WorkerPool } from "../src/data/loaders.ts";
 import { clipFiles, containerIndices, parseNvGestureList } from "../src/data/nvgesture.ts";

@@ -13,14 +13,22 @@ import {
   isResNet18,
   mlpEncoder,
   mmtmFusion,
-  type ModalitySpec,
+  type ModalityEncoderSpec,
   type Model,
   ModelSpecError,
   type ResNet18Encoder,
   variableGradsByName,
 } from "../src/models/mod.ts";
 import { lstmCell } from "../src/models/layers.ts";
-import { arr, disposeAll, disposeOut, inputsFor as sharedInputs, matmul } from "./_helpers.ts";
+import {
+  arr,
+  assertClose,
+  disposeAll,
+  disposeOut,
+  inputsFor as sharedInputs,
+  matmul,
+  randomize,
+} from "./_helpers.ts";
 
 await initBackend("cpu");
 
@@ -28,21 +36,26 @@ const C = 3;
 const B = 4;
 
 /** Two tiny ResNet18 streams (widths [2, 2, 2, 2], 16x16): a spectrogram and 2-frame clips. */
-const AUDIO: ModalitySpec = {
+const AUDIO: ModalityEncoderSpec = {
   name: "audio",
   kind: "resnet18",
   input: [16, 16, 1],
   options: { widths: [2, 2, 2, 2] },
 };
-const VISUAL: ModalitySpec = {
+const VISUAL: ModalityEncoderSpec = {
   name: "visual",
   kind: "resnet18",
   input: [2, 16, 16, 3],
   options: { widths: [2, 2, 2, 2] },
 };
-const VEC_A: ModalitySpec = { name: "a", kind: "mlp", input: [5], options: { hidden: [4] } };
-const VEC_B: ModalitySpec = { name: "b", kind: "mlp", input: [3], options: { hidden: [6, 3] } };
-const VEC_C: ModalitySpec = { name: "c", kind: "mlp", input: [2], options: { hidden: [2] } };
+const VEC_A: ModalityEncoderSpec = { name: "a", kind: "mlp", input: [5], options: { hidden: [4] } };
+const VEC_B: ModalityEncoderSpec = {
+  name: "b",
+  kind: "mlp",
+  input: [3],
+  options: { hidden: [6, 3] },
+};
+const VEC_C: ModalityEncoderSpec = { name: "c", kind: "mlp", input: [2], options: { hidden: [2] } };
 
 const inputsFor = (model: Model, seed: number, batch = B) => sharedInputs(model, seed, batch);
 
@@ -51,21 +64,6 @@ function affine(x: ArrayLike<number>, W: ArrayLike<number>, b: ArrayLike<number>
   const m = x.length / n;
   const p = b.length;
   return matmul(x, W, n, m, p).map((v, i) => v + b[i % p]);
-}
-
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-5, msg = "") {
-  assertEquals(actual.length, expected.length, `${msg}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    assertAlmostEquals(actual[i], expected[i], tol * (1 + Math.abs(expected[i])), `${msg}[${i}]`);
-  }
-}
-
-/** Gives every parameter of `params` matching `re` seeded random values. */
-function randomize(params: Params, re: RegExp, seed: number, std = 0.5): void {
-  let s = seed;
-  for (const [name, v] of Object.entries(params)) {
-    if (re.test(name)) tf.tidy(() => v.assign(tf.randomNormal(v.shape, 0, std, "float32", ++s)));
-  }
 }
 
 /** Sets every parameter matching `re` to a constant. */

@@ -15,14 +15,22 @@ import {
   buildModel,
   type FusionSpec,
   modalBatchFromOutputs,
-  type ModalitySpec,
+  type ModalityEncoderSpec,
   type Model,
   ModelSpecError,
   type State,
   variableGradsByName,
 } from "../src/models/mod.ts";
 import { batchNorm, variableSeed } from "../src/models/layers.ts";
-import { arr, disposeAll, disposeOut, inputsFor as sharedInputs, matmul } from "./_helpers.ts";
+import {
+  arr,
+  assertClose,
+  disposeAll,
+  disposeOut,
+  inputsFor as sharedInputs,
+  matmul,
+  randomize,
+} from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -30,27 +38,32 @@ const C = 3;
 const B = 4;
 
 /** Tiny encoders of every kind (CPU-sized). */
-const AUDIO: ModalitySpec = {
+const AUDIO: ModalityEncoderSpec = {
   name: "audio",
   kind: "resnet18",
   input: [16, 16, 1],
   options: { widths: [2, 4, 4, 4] },
 };
-const VISUAL: ModalitySpec = {
+const VISUAL: ModalityEncoderSpec = {
   name: "visual",
   kind: "resnet18",
   input: [2, 16, 16, 3],
   options: { widths: [2, 4, 4, 4] },
 };
-const TEXT: ModalitySpec = {
+const TEXT: ModalityEncoderSpec = {
   name: "text",
   kind: "transformer",
   input: [5, 6],
   options: { dModel: 8, heads: 2, layers: 1, ffDim: 8 },
 };
-const VEC_A: ModalitySpec = { name: "a", kind: "mlp", input: [5], options: { hidden: [4] } };
-const VEC_B: ModalitySpec = { name: "b", kind: "mlp", input: [3], options: { hidden: [6, 3] } };
-const VEC_C: ModalitySpec = { name: "c", kind: "mlp", input: [2], options: { hidden: [2] } };
+const VEC_A: ModalityEncoderSpec = { name: "a", kind: "mlp", input: [5], options: { hidden: [4] } };
+const VEC_B: ModalityEncoderSpec = {
+  name: "b",
+  kind: "mlp",
+  input: [3],
+  options: { hidden: [6, 3] },
+};
+const VEC_C: ModalityEncoderSpec = { name: "c", kind: "mlp", input: [2], options: { hidden: [2] } };
 
 const FUSIONS: FusionSpec[] = [
   { kind: "concat" },
@@ -63,21 +76,6 @@ const FUSIONS: FusionSpec[] = [
 ];
 
 const inputsFor = (model: Model, seed: number, batch = B) => sharedInputs(model, seed, batch);
-
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-5, msg = "") {
-  assertEquals(actual.length, expected.length, `${msg}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    assertAlmostEquals(actual[i], expected[i], tol * (1 + Math.abs(expected[i])), `${msg}[${i}]`);
-  }
-}
-
-/** Gives every parameter of `params` matching `re` seeded random values (biases start at 0). */
-function randomize(params: Params, re: RegExp, seed: number): void {
-  let s = seed;
-  for (const [name, v] of Object.entries(params)) {
-    if (re.test(name)) tf.tidy(() => v.assign(tf.randomNormal(v.shape, 0, 0.5, "float32", ++s)));
-  }
-}
 
 Deno.test("every fusion with K = 2 and K = 3 (ResNet18 audio + frames, Transformer) gives [B, C] logits, K uni-modal [B, C] and K features [B, d_k]", () => {
   for (const mods of [[AUDIO, VISUAL], [AUDIO, VISUAL, TEXT], [VEC_A, TEXT, VEC_B]]) {

@@ -31,45 +31,10 @@ import {
   successiveInclusionBruteForce,
   successiveInclusionProbabilities,
 } from "../src/theory/inclusion.ts";
+import { importanceArb, unit01 } from "./_stats.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-type Family = "uniform" | "skewed" | "heavy";
-
-/**
- * Uniform doubles on [0, 1] with 2^30 + 1 levels. (fc.double spreads its draws over the binary
- * exponents, so most of its values in [0, 1] are tiny: importance vectors built from it would be
- * nearly degenerate.)
- */
-const unit01 = () => fc.integer({ min: 0, max: 2 ** 30 }).map((i) => i / 2 ** 30);
-
-/**
- * Importance vectors of length minN..maxN: uniform, geometrically skewed, or heavy-tailed
- * (truncated Pareto with tail index 0.7), the largest/smallest nonzero ratio capped at maxRatio,
- * optionally with zeros (at least one entry stays positive).
- */
-function importanceArb(minN: number, maxN: number, maxRatio: number): fc.Arbitrary<number[]> {
-  return fc.record({
-    family: fc.constantFrom<Family>("uniform", "skewed", "heavy"),
-    n: fc.integer({ min: minN, max: maxN }),
-    u: fc.array(unit01(), { minLength: maxN, maxLength: maxN }),
-    withZeros: fc.boolean(),
-    zero: fc.array(fc.boolean(), { minLength: maxN, maxLength: maxN }),
-  }).map(({ family, n, u, withZeros, zero }) => {
-    const p: number[] = [];
-    for (let i = 0; i < n; i++) {
-      if (family === "uniform") p.push(1);
-      else if (family === "skewed") {
-        p.push(Math.exp((-Math.log(maxRatio) * i * u[0]) / Math.max(1, n - 1)));
-      } else p.push(Math.min(maxRatio, Math.pow(1 - u[i], -1 / 0.7)));
-    }
-    if (withZeros) {
-      for (let i = 1; i < n; i++) if (zero[i]) p[i] = 0; // p[0] stays positive
-    }
-    return p;
-  });
-}
 
 const nonzero = (p: ArrayLike<number>) => Array.from(p).filter((x) => x > 0).length;
 const sum = (xs: ArrayLike<number>) => Array.from(xs).reduce((a, b) => a + b, 0);

@@ -21,6 +21,7 @@ import {
 } from "@std/assert";
 import fc from "fast-check";
 import { Rng } from "../src/rng.ts";
+import { unit01, zTwoSided } from "./_stats.ts";
 import { AmssArgumentError } from "../src/validate.ts";
 import {
   logSumObjective,
@@ -55,34 +56,6 @@ import {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/** Standard normal quantile (Acklam's rational approximation, relative error < 1.2e-9). */
-function normalQuantile(p: number): number {
-  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269];
-  const a2 = [-30.66479806614716, 2.506628277459239];
-  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972];
-  const b2 = -13.28068155288572;
-  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734];
-  const c2 = [4.374664141464968, 2.938163982698783];
-  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
-  const tail = (q: number) =>
-    (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c2[0]) * q + c2[1]) /
-    ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
-  if (p < 0.02425) return tail(Math.sqrt(-2 * Math.log(p)));
-  if (p > 1 - 0.02425) return -tail(Math.sqrt(-2 * Math.log(1 - p)));
-  const q = p - 0.5;
-  const r = q * q;
-  return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a2[0]) * r + a2[1]) * q) /
-    (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b2) * r + 1);
-}
-
-/** Two-sided normal quantile z with P(|Z| > z) = alpha. */
-function zTwoSided(alpha: number): number {
-  return -normalQuantile(alpha / 2);
-}
-
-/** Uniform doubles on [0, 1] with 2^30 + 1 levels (fc.double's values in [0, 1] are mostly tiny). */
-const unit01 = () => fc.integer({ min: 0, max: 2 ** 30 }).map((i) => i / 2 ** 30);
 
 const norm2 = (x: ArrayLike<number>) => {
   let s = 0;

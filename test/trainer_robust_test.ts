@@ -29,7 +29,7 @@ import {
   type Split,
   subset,
 } from "../src/data/dataset.ts";
-import { loadDiskDataset } from "../src/data/datasets.ts";
+import { loadDiskDataset } from "../src/data/disk_datasets.ts";
 import { finishDataset, lazySplit } from "../src/data/files.ts";
 import { loadKineticsSounds } from "../src/data/kinetics_sounds.ts";
 import {
@@ -43,7 +43,7 @@ import { saveCheckpoint } from "../src/io/checkpoint.ts";
 import { loadCheckpoint } from "../src/io/checkpoint.ts";
 import { buildModel } from "../src/models/build.ts";
 import { Rng } from "../src/rng.ts";
-import type { TrainableModel } from "../src/train/model.ts";
+import type { TrainableModel } from "../src/train/trainable.ts";
 import {
   collapseOf,
   DEFAULT_COLLAPSE_RULE,

@@ -112,8 +112,12 @@ export interface ReferenceSignificanceConfig {
  */
 export const DEFAULT_LAMBDA = 0.9;
 
-/** Tolerance on `|sum_c q(c | x_i) - 1|` for `predictionKind: "probs"` rows. */
-export const PROBS_SUM_TOLERANCE = 1e-3;
+/**
+ * Tolerance on `|sum_c q(c | x_i) - 1|` for `predictionKind: "probs"` rows: a model's float32
+ * predicted probabilities, hence loose (compare the theory module's float64
+ * `EXACT_DISTRIBUTION_SUM_TOLERANCE`).
+ */
+export const PREDICTED_PROBS_SUM_TOLERANCE = 1e-3;
 
 /** Additive shift the reference code applies to the bound before dividing by H(X_k). */
 export const REFERENCE_BOUND_SHIFT = 0.5;
@@ -345,9 +349,9 @@ function meanLogLikelihood(
         }
         s += v;
       }
-      if (Math.abs(s - 1) > PROBS_SUM_TOLERANCE) {
+      if (Math.abs(s - 1) > PREDICTED_PROBS_SUM_TOLERANCE) {
         throw new AmssArgumentError(
-          `${name} row of sample ${i} must sum to 1 within ${PROBS_SUM_TOLERANCE} (predictionKind "probs"), got sum ${s}`,
+          `${name} row of sample ${i} must sum to 1 within ${PREDICTED_PROBS_SUM_TOLERANCE} (predictionKind "probs"), got sum ${s}`,
         );
       }
       logq = Math.log(pred[o + y]);
@@ -372,8 +376,8 @@ function meanLogLikelihood(
  * 1. Eq. 2 (Barber–Agakov): `bound_k = H(Y) + (1/B) sum_i log q(y_i | x_i^k)`, `H(Y)` the plug-in
  *    entropy of the batch's label frequencies ({@link labelEntropy}), nats. Logits go through a
  *    stable log-softmax; probabilities are checked (each entry finite and >= 0, each row summing
- *    to 1 within {@link PROBS_SUM_TOLERANCE}) and used as given, and a true-class probability of 0
- *    throws (no clamp).
+ *    to 1 within {@link PREDICTED_PROBS_SUM_TOLERANCE}) and used as given, and a true-class
+ *    probability of 0 throws (no clamp).
  * 2. Rate `u_hat_k = bound_k / H(X_k)` with `H(X_k)` = {@link meanSoftmaxEntropy} of the features
  *    (`entropy: "features"`, default) or 1 (`entropy: "none"`).
  * 3. Eq. 3 momentum `u_k = lambda u_k + (1 - lambda) u_hat_k` (see {@link PaperSignificanceConfig}

@@ -57,7 +57,7 @@ export {
   type NpyScaling,
   readNpy,
 } from "./npy.ts";
-export { DISK_DATASETS, type DiskDatasetName, loadDiskDataset } from "./datasets.ts";
+export { DISK_DATASETS, type DiskDatasetName, loadDiskDataset } from "./disk_datasets.ts";
 export type { RealDatasetOptions } from "./files.ts";
 export { CREMAD_CLASSES, type CremadOptions, loadCremad } from "./cremad.ts";
 export { type KineticsSoundsOptions, loadKineticsSounds } from "./kinetics_sounds.ts";

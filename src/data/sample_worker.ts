@@ -6,7 +6,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import "./datasets.ts";
+import "./disk_datasets.ts";
 import type { LazySplit } from "./dataset.ts";
 import { loadSample } from "./loaders.ts";
 

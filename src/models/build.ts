@@ -36,8 +36,11 @@ import {
 import { createFusion, type FusionKind, type FusionSpec } from "./fusion.ts";
 import { createModel, type Model } from "./model.ts";
 
-/** One modality of a {@link ModelSpec}. */
-export interface ModalitySpec {
+/**
+ * One modality of a {@link ModelSpec}: its name, encoder and input shape. (Distinct from the
+ * dataset's `ModalitySpec` in `src/data/dataset.ts`, which describes a modality's sample arrays.)
+ */
+export interface ModalityEncoderSpec {
   /** Parameter-name prefix: letters, digits, `_`, `-`, `.`; not `fusion`. */
   name: string;
   /** Encoder architecture. */
@@ -51,13 +54,16 @@ export interface ModalitySpec {
   options?: ResNet18Options | MlpOptions | TransformerOptions;
 }
 
+/** @deprecated Renamed {@link ModalityEncoderSpec} (the dataset has its own `ModalitySpec`). */
+export type ModalitySpec = ModalityEncoderSpec;
+
 /** A model spec (plain JSON). */
 export interface ModelSpec {
   /**
    * One entry per modality. AMSS needs K >= 2; K = 1 is accepted (except for film and mmtm) so
    * the paper's uni-modal baselines use the same builder. mmtm needs resnet18 encoders only.
    */
-  modalities: ModalitySpec[];
+  modalities: ModalityEncoderSpec[];
   /** A fusion kind or a full {@link FusionSpec}. */
   fusion: FusionKind | "affine" | FusionSpec;
   /** Number of classes C >= 2. */
@@ -168,7 +174,7 @@ function checkOptions(where: string, kind: EncoderKind, options: unknown): void 
   }
 }
 
-function checkModality(m: unknown, i: number, seen: Set<string>): ModalitySpec {
+function checkModality(m: unknown, i: number, seen: Set<string>): ModalityEncoderSpec {
   const where = `spec.modalities[${i}]`;
   if (!isObject(m)) throw new ModelSpecError(`${where} must be an object, got ${json(m)}`);
   for (const key of Object.keys(m)) {
@@ -207,10 +213,10 @@ function checkModality(m: unknown, i: number, seen: Set<string>): ModalitySpec {
     );
   }
   checkOptions(`${where}.options`, kind, m.options);
-  return m as unknown as ModalitySpec;
+  return m as unknown as ModalityEncoderSpec;
 }
 
-function checkFusion(fusion: unknown, mods: ModalitySpec[]): FusionSpec {
+function checkFusion(fusion: unknown, mods: ModalityEncoderSpec[]): FusionSpec {
   const names = mods.map((m) => m.name);
   const spec: unknown = typeof fusion === "string" ? { kind: fusion } : fusion;
   if (!isObject(spec)) {

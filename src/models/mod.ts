@@ -82,7 +82,13 @@ export {
   type ModelOutputs,
   variableGradsByName,
 } from "./model.ts";
-export { buildModel, type ModalitySpec, type ModelSpec, ModelSpecError } from "./build.ts";
+export {
+  buildModel,
+  type ModalityEncoderSpec,
+  type ModalitySpec,
+  type ModelSpec,
+  ModelSpecError,
+} from "./build.ts";
 export {
   loadPretrained,
   type PretrainedReport,

@@ -31,14 +31,18 @@ export interface BatchBoundEstimate {
   meanLogQ: number;
 }
 
-/** Tolerance on `|sum - 1|` for probability vectors and conditional rows given to this module. */
-export const PROBABILITY_SUM_TOLERANCE = 1e-9;
+/**
+ * Tolerance on `|sum - 1|` for the exact (float64) probability vectors and conditional rows given
+ * to this module, hence tight (compare `PREDICTED_PROBS_SUM_TOLERANCE` in src/amss/significance.ts
+ * for a model's float32 predictions).
+ */
+export const EXACT_DISTRIBUTION_SUM_TOLERANCE = 1e-9;
 
 function requireDistribution(name: string, p: ArrayLike<number>): void {
   const s = requireNonNegativeVector(name, p);
-  if (Math.abs(s - 1) > PROBABILITY_SUM_TOLERANCE) {
+  if (Math.abs(s - 1) > EXACT_DISTRIBUTION_SUM_TOLERANCE) {
     throw new AmssArgumentError(
-      `${name} must sum to 1 (within ${PROBABILITY_SUM_TOLERANCE}), got sum ${s}`,
+      `${name} must sum to 1 (within ${EXACT_DISTRIBUTION_SUM_TOLERANCE}), got sum ${s}`,
     );
   }
 }
@@ -70,9 +74,9 @@ function requireConditional(name: string, q: ArrayLike<number>, nx: number, ny: 
       }
       s += v;
     }
-    if (Math.abs(s - 1) > PROBABILITY_SUM_TOLERANCE) {
+    if (Math.abs(s - 1) > EXACT_DISTRIBUTION_SUM_TOLERANCE) {
       throw new AmssArgumentError(
-        `${name} row x = ${x} must sum to 1 (within ${PROBABILITY_SUM_TOLERANCE}), got sum ${s}`,
+        `${name} row x = ${x} must sum to 1 (within ${EXACT_DISTRIBUTION_SUM_TOLERANCE}), got sum ${s}`,
       );
     }
   }
@@ -88,7 +92,7 @@ function entropyUnchecked(p: ArrayLike<number>): number {
  * Shannon entropy `H(p) = -sum_i p_i log p_i` in nats, with `0 log 0 = 0`.
  *
  * @param p a probability vector: entries finite, >= 0, summing to 1 within
- *   {@link PROBABILITY_SUM_TOLERANCE}.
+ *   {@link EXACT_DISTRIBUTION_SUM_TOLERANCE}.
  * @throws {AmssArgumentError} naming `p[i]` or the sum when `p` is not a distribution.
  *
  * @example

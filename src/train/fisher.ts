@@ -18,7 +18,7 @@ import * as tf from "@tensorflow/tfjs";
 import { FisherTape, withFisherTape } from "../amss/fisher.ts";
 import type { Params, TensorMap } from "../transform.ts";
 import { AmssArgumentError } from "../validate.ts";
-import type { TrainableModel } from "./model.ts";
+import type { TrainableModel } from "./trainable.ts";
 
 /** Options of {@link uniModalFisher}. */
 export interface UniModalFisherOptions {

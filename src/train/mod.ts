@@ -97,6 +97,6 @@ export {
   SIGNIFICANCE_DEFAULTS,
   type UnimodalOptions,
 } from "./methods.ts";
-export type { TrainableModel } from "./model.ts";
+export type { TrainableModel } from "./trainable.ts";
 export { uniModalFisher, type UniModalFisherOptions } from "./fisher.ts";
 export { accuracy, averagePrecision, macroF1, meanAveragePrecision } from "./metrics.ts";

@@ -96,7 +96,7 @@ import {
   sumCrossEntropy,
 } from "../rebalance/registry.ts";
 import { uniModalFisher } from "./fisher.ts";
-import type { TrainableModel } from "./model.ts";
+import type { TrainableModel } from "./trainable.ts";
 
 /**
  * Defaults of {@link OptimizerConfig} (Appendix C.1: SGD momentum 0.9, weight decay 1e-4 for SGD
