@@ -120,3 +120,30 @@ export function methodContext(
 export function tempDir(prefix: string): string {
   return makeOwnTempDirSync({ prefix });
 }
+
+/**
+ * Variables of `shapes` (zeros) and fixed gradients whose elements have a random sign and a
+ * magnitude in [0.6, 1.4] (per-unit importances within a factor of ~5, so every unit is drawn
+ * often by the AMSS samplers): the raw values `g`, the variables and the gradient tensors.
+ */
+export function signedGradients(
+  shapes: Record<string, number[]>,
+  rng: Rng,
+): { g: Record<string, Float32Array>; params: Params; grads: Record<string, tf.Tensor> } {
+  const g = Object.fromEntries(
+    Object.entries(shapes).map(([k, sh]) => [
+      k,
+      Float32Array.from(
+        { length: sh.reduce((a, b) => a * b, 1) },
+        () => (rng.float() < 0.5 ? -1 : 1) * (0.6 + 0.8 * rng.float()),
+      ),
+    ]),
+  );
+  const params: Params = Object.fromEntries(
+    Object.entries(shapes).map(([k, sh]) => [k, tf.tidy(() => tf.variable(tf.zeros(sh)))]),
+  );
+  const grads = Object.fromEntries(
+    Object.entries(shapes).map(([k, sh]) => [k, tf.tensor(g[k], sh)]),
+  );
+  return { g, params, grads };
+}

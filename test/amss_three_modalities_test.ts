@@ -18,9 +18,9 @@ import type { UnitSpec } from "../src/amss/units.ts";
 import { generateSynthetic } from "../src/data/synthetic.ts";
 import { train } from "../src/train/trainer.ts";
 import { Rng } from "../src/rng.ts";
-import type { Params } from "../src/transform.ts";
 import { tinyTrainable } from "./_tiny_trainable.ts";
 import { zTwoSided } from "./_stats.ts";
+import { signedGradients } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -67,23 +67,7 @@ function threeParams(seed: number) {
     shapes[`${m}/proj/kernel`] = [6, 4];
   }
   shapes["fusion/kernel"] = [12, 3]; // shared head: not masked
-  const g = Object.fromEntries(
-    Object.entries(shapes).map((
-      [k, sh],
-    ) => [
-      k,
-      Float32Array.from(
-        { length: sh.reduce((a, b) => a * b, 1) },
-        () => (rng.float() < 0.5 ? -1 : 1) * (0.6 + 0.8 * rng.float()),
-      ),
-    ]),
-  );
-  const params: Params = Object.fromEntries(
-    Object.entries(shapes).map(([k, sh]) => [k, tf.tidy(() => tf.variable(tf.zeros(sh)))]),
-  );
-  const grads = Object.fromEntries(
-    Object.entries(shapes).map(([k, sh]) => [k, tf.tensor(g[k], sh)]),
-  );
+  const { g, params, grads } = signedGradients(shapes, rng);
   return { shapes, g, params, grads };
 }
 

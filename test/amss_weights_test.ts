@@ -28,6 +28,7 @@ import type { UnitSpec } from "../src/amss/units.ts";
 import { Rng } from "../src/rng.ts";
 import type { Params } from "../src/transform.ts";
 import { zTwoSided } from "./_stats.ts";
+import { signedGradients } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -107,23 +108,9 @@ Deno.test("through amss(): per unit, the mean applied HT scale is 1, the mean re
   const shapes: Record<string, number[]> = {};
   for (const m of MODS) for (const [k, sh] of Object.entries(SHAPES)) shapes[`${m}/${k}`] = sh;
   shapes["head/kernel"] = [2, 2]; // no modality: passes unmasked
-  // gradients of magnitude in [0.6, 1.4]: per-unit importances within a factor of ~5, so every
-  // unit is selected often enough for the normal approximation below
-  const gVals = Object.fromEntries(
-    Object.entries(shapes).map(([k, sh]) => [
-      k,
-      Float32Array.from(
-        { length: sh.reduce((a, b) => a * b, 1) },
-        () => (rng.float() < 0.5 ? -1 : 1) * (0.6 + 0.8 * rng.float()),
-      ),
-    ]),
-  );
-  const params: Params = Object.fromEntries(
-    Object.entries(shapes).map(([k, sh]) => [k, tf.tidy(() => tf.variable(tf.zeros(sh)))]),
-  );
-  const grads = Object.fromEntries(
-    Object.entries(shapes).map(([k, sh]) => [k, tf.tensor(gVals[k], sh)]),
-  );
+  // gradients of magnitude in [0.6, 1.4], so every unit is selected often enough for the
+  // normal approximation below
+  const { g: gVals, params, grads } = signedGradients(shapes, rng);
   const plan = planMasks(params, rules);
   assertEquals(plan.groups.length, 6);
   // float64 reference importance p (gn, normalised per group) and C_l

@@ -752,6 +752,25 @@ function maskFor(scale: MaskScale, p: Float64Array, sample: UnitSample): Float64
 }
 
 /**
+ * The sampling law p of a pool of units (Sec. 3.2.2): importance normalised to sum 1, mixed with
+ * the uniform law when `eps` > 0 (the defensive mixture); uniform when every importance is 0 (no
+ * gradient signal: the mask changes nothing, the step stays well defined). Written into `out`
+ * (length = the pool's units) unless the mixture allocates its own.
+ */
+function samplingLaw(
+  raw: ArrayLike<number>,
+  total: number,
+  eps: number,
+  out: Float64Array,
+): Float64Array {
+  const n = out.length;
+  if (!(total > 0)) return out.fill(1 / n);
+  if (eps > 0) return defensiveMixture(raw, eps);
+  for (let j = 0; j < n; j++) out[j] = raw[j] / total;
+  return out;
+}
+
+/**
  * `normalise: "layer"` (the authors' code): per group, p = its units' importance normalised and
  * `ceil(rho_k * C_l)` units drawn. Writes the mask into `draw.scaleAll` at each group's offset.
  */
@@ -784,19 +803,8 @@ function drawPerLayer(
     // underflowed 0 counts as the smallest positive double (floor still keeps 0 units).
     const rk = Math.max(rho[plan.modalities.indexOf(g.modality)], Number.MIN_VALUE);
     const k = unitsToKeep(rk, n, rounding);
-    let p: Float64Array;
-    if (total > 0) {
-      if (eps > 0) p = defensiveMixture(raw, eps);
-      else {
-        p = scratch.p.subarray(0, n);
-        for (let j = 0; j < n; j++) p[j] = raw[j] / total;
-      }
-    } else {
-      // No gradient signal in this layer: every unit's gradient is zero, so the mask changes
-      // nothing; sample uniformly so the step stays well defined.
-      p = scratch.p.subarray(0, n).fill(1 / n);
-      info.zeroImportanceGroups.push(g.id);
-    }
+    const p = samplingLaw(raw, total, eps, scratch.p.subarray(0, n));
+    if (!(total > 0)) info.zeroImportanceGroups.push(g.id);
     let m: Float64Array;
     if (sampler === "adaptive") {
       // the same mask and draws as the general path below, without its allocations
@@ -864,17 +872,8 @@ function drawPerModality(
       at += g.units;
     }
     const k = unitsToKeep(Math.max(rho[mi], Number.MIN_VALUE), n, rounding);
-    let p: Float64Array;
-    if (total > 0) {
-      if (eps > 0) p = defensiveMixture(raw, eps);
-      else {
-        p = poolBufs.p.subarray(0, n);
-        for (let j = 0; j < n; j++) p[j] = raw[j] / total;
-      }
-    } else {
-      p = poolBufs.p.subarray(0, n).fill(1 / n);
-      for (const g of pool) info.zeroImportanceGroups.push(g.id);
-    }
+    const p = samplingLaw(raw, total, eps, poolBufs.p.subarray(0, n));
+    if (!(total > 0)) { for (const g of pool) info.zeroImportanceGroups.push(g.id); }
     let m: Float64Array;
     if (sampler === "adaptive") {
       m = poolBufs.m.subarray(0, n);
@@ -945,9 +944,7 @@ async function drawClassifier(
     if (!Number.isFinite(total)) {
       throw new AmssArgumentError(`amss: non-finite classifier gradient at step ${ctx.step}`);
     }
-    const p = total > 0
-      ? (eps > 0 ? defensiveMixture(raw, eps) : raw.map((v) => v / total))
-      : new Float64Array(b - a).fill(1 / (b - a));
+    const p = samplingLaw(raw, total, eps, new Float64Array(b - a));
     const k = unitsToKeep(Math.max(rho[mi], Number.MIN_VALUE), b - a, rounding);
     const m = maskFor(scale, p, sampleUnits(sampler, p, k, rng, { onShortfall: "fill" }));
     rowScale.set(Float32Array.from(m), a);
