@@ -9,7 +9,7 @@
  * Each test file runs in its own isolate, and these tests put the stock wasm backend back (which
  * terminates the workers) before they end.
  *
- * Relative error: max_i |a_i - b_i| / max_i |b_i|, as in backend_test.ts.
+ * Relative error: max_i |a_i - b_i| / max_i |b_i|, as in wasm_kernels_test.ts.
  */
 import * as tf from "@tensorflow/tfjs";
 import {
@@ -41,7 +41,7 @@ const cacheRoot = wasmThreadsCacheRoot();
 const canWrite = Deno.permissions.querySync({ name: "write", path: cacheRoot }).state === "granted";
 if (!canWrite) {
   console.warn(
-    `backend_threads_test: skipping the threaded-backend tests: they write the patched bundle ` +
+    `wasm_threads_test: skipping the threaded-backend tests: they write the patched bundle ` +
       `under ${cacheRoot} and need --allow-write=${cacheRoot}`,
   );
 }
