@@ -78,6 +78,7 @@ export {
   type MaskMember,
   type MaskPlan,
   modalityByPrefix,
+  neuronRules,
   paperUnits,
   planMasks,
   type PlanRules,

@@ -19,7 +19,7 @@ import { generateSynthetic } from "../src/data/synthetic.ts";
 import { buildModel } from "../src/models/build.ts";
 import { createMethod } from "../src/train/methods.ts";
 import { train } from "../src/train/trainer.ts";
-import { neuronRules } from "../src/train/methods.ts";
+import { neuronRules } from "../src/amss/groups.ts";
 import { Rng } from "../src/rng.ts";
 import type { Params, TensorMap } from "../src/transform.ts";
 

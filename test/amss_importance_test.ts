@@ -20,7 +20,7 @@ import { amss, type AmssInfo } from "../src/amss/amss.ts";
 import { modalityByPrefix, planMasks, type PlanRules } from "../src/amss/groups.ts";
 import type { ImportanceMode, UnitSpec } from "../src/amss/units.ts";
 import { registerWasmTrainingKernels } from "../src/backend/wasm_kernels.ts";
-import { neuronRules } from "../src/train/methods.ts";
+import { neuronRules } from "../src/amss/groups.ts";
 import { Rng } from "../src/rng.ts";
 import type { Params } from "../src/transform.ts";
 

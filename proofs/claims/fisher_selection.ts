@@ -49,7 +49,7 @@ import { variableGradsByName } from "../../src/models/model.ts";
 import { linePlot } from "../../src/report/svg.ts";
 import { Rng } from "../../src/rng.ts";
 import { uniModalFisher } from "../../src/train/fisher.ts";
-import { neuronRules } from "../../src/train/methods.ts";
+import { neuronRules } from "../../src/amss/groups.ts";
 import { train } from "../../src/train/trainer.ts";
 import { disposeState, type Params, type TensorMap } from "../../src/transform.ts";
 import { parseCommand } from "../../benchmarks/args.ts";

@@ -153,6 +153,27 @@ export function paperUnits(_name: string, shape: readonly number[]): UnitRule | 
   return shape.length === 4 ? { kind: "channel" } : { kind: "element" };
 }
 
+/**
+ * The "neuron" units of the bench's `units: "neuron"` option: rank-2 kernels `[in, out]` split by output neuron (last axis), each joined by the
+ * bias of the same layer (`.../kernel` + `.../bias` form one group); everything else as `base`.
+ */
+export function neuronRules(base: PlanRules): PlanRules {
+  return {
+    ...base,
+    unitOf(name, shape) {
+      const layer = name.replace(/\/(kernel|bias)$/, "");
+      if (
+        layer !== name && (shape.length === 2 || (shape.length === 1 && name.endsWith("/bias")))
+      ) {
+        const rule = base.unitOf(name, shape);
+        if (rule === null || rule.kind !== "element") return rule;
+        return { kind: "channel", axis: -1, group: layer };
+      }
+      return base.unitOf(name, shape);
+    },
+  };
+}
+
 /** `modalityOf` for parameter names prefixed by the modality (`"audio/..."`, `"visual/..."`). */
 export function modalityByPrefix(
   modalities: readonly string[],

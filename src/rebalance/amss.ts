@@ -6,7 +6,7 @@
  * @module
  */
 import { amss, type SignificanceConfig } from "../amss/amss.ts";
-import { planMasks, type PlanRules } from "../amss/groups.ts";
+import { neuronRules, planMasks } from "../amss/groups.ts";
 import type { MaskScale } from "../amss/mask.ts";
 import type { SamplerKind } from "../amss/sampling.ts";
 import { DEFAULT_LAMBDA } from "../amss/significance.ts";
@@ -119,27 +119,6 @@ export function amssSchemaWithout<D extends keyof AmssFamilyOptions>(
   return Object.fromEntries(
     Object.entries(AMSS_FAMILY_SCHEMA).filter(([k]) => !(drop as string[]).includes(k)),
   ) as OptionsSchema<Omit<AmssFamilyOptions, D>>;
-}
-
-/**
- * "neuron" units: rank-2 kernels `[in, out]` split by output neuron (last axis), each joined by the
- * bias of the same layer (`.../kernel` + `.../bias` form one group); everything else as `base`.
- */
-export function neuronRules(base: PlanRules): PlanRules {
-  return {
-    ...base,
-    unitOf(name, shape) {
-      const layer = name.replace(/\/(kernel|bias)$/, "");
-      if (
-        layer !== name && (shape.length === 2 || (shape.length === 1 && name.endsWith("/bias")))
-      ) {
-        const rule = base.unitOf(name, shape);
-        if (rule === null || rule.kind !== "element") return rule;
-        return { kind: "channel", axis: -1, group: layer };
-      }
-      return base.unitOf(name, shape);
-    },
-  };
 }
 
 /** Builds amss, amss+ or random-mask from its options. */

@@ -52,7 +52,7 @@ export type {
   MethodContext,
   MethodName,
 } from "./base.ts";
-export { ENTROPY_FLOOR, neuronRules, SIGNIFICANCE_DEFAULTS } from "./amss.ts";
+export { ENTROPY_FLOOR, SIGNIFICANCE_DEFAULTS } from "./amss.ts";
 export type { AmssFamilyOptions, UnimodalOptions };
 export type { AgmOptions, GBlendOptions, GreedyOptions, MsesOptions, OgmGeOptions, PmrOptions };
 export type { ScalingOptions };

@@ -87,7 +87,6 @@ export {
   type MethodOptions,
   METHODS,
   type MsesOptions,
-  neuronRules,
   type OgmGeOptions,
   type OptionDefaults,
   type OptionsSchema,
