@@ -1,8 +1,26 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertGreater, assertRejects } from "@std/assert";
-import { METHOD_NAMES, type MethodName } from "../src/train/methods.ts";
-import { train, TrainingDivergedError } from "../src/train/trainer.ts";
-import { tempDir } from "./_helpers.ts";
+import {
+  DEFAULT_LAMBDA,
+  initialPaperSignificanceState,
+  paperSignificance,
+} from "../src/amss/significance.ts";
+import {
+  createMethod,
+  ENTROPY_FLOOR,
+  METHOD_NAMES,
+  type MethodName,
+  SIGNIFICANCE_DEFAULTS,
+} from "../src/train/methods.ts";
+import {
+  isLoggedSignificance,
+  loggedSignificance,
+  train,
+  TrainingDivergedError,
+} from "../src/train/trainer.ts";
+import { chain, disposeState, sgd, step } from "../src/transform.ts";
+import { methodContext, tempDir } from "./_helpers.ts";
+import { gradients, modalBatch, MODALITIES, tinyBatch, tinyParams } from "./_tiny_model.ts";
 import { tinySetup } from "./_tiny_trainable.ts";
 
 await tf.setBackend("cpu");
@@ -115,4 +133,82 @@ Deno.test("a diverging run stops with a clear error naming the step and keeps th
   assertEquals(ckpt.tree.epoch, 1);
   assertEquals((await Deno.readTextFile(`${dir}/metrics.jsonl`)).trim().split("\n").length, 1);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("logged significance: AMSS's own estimator is reused only when it is the logged one (paper, logged tau, default lambda)", () => {
+  const logTau = SIGNIFICANCE_DEFAULTS.tau;
+  const logged = { mode: "paper" as const, tau: logTau, entropyFloor: ENTROPY_FLOOR };
+  assert(isLoggedSignificance(logged, logTau));
+  assert(isLoggedSignificance({ ...logged, lambda: DEFAULT_LAMBDA, init: "first" }, logTau));
+  for (
+    const other of [
+      undefined,
+      { ...logged, tau: 0.2 },
+      { ...logged, lambda: 0.5 },
+      { ...logged, init: "zero" as const },
+      { ...logged, entropy: "none" as const },
+      { ...logged, entropyFloor: 0 },
+      { mode: "reference" as const, tau: logTau },
+    ]
+  ) assert(!isLoggedSignificance(other, logTau), JSON.stringify(other));
+  // what the registry builds: AMSS by default runs the logged estimator; the reference estimator,
+  // another lambda and the baselines do not
+  const params = tinyParams(3);
+  const ctx = methodContext(params, [...MODALITIES]);
+  assert(isLoggedSignificance(createMethod("amss", {}, ctx).significance, logTau));
+  assert(isLoggedSignificance(createMethod("amss+", {}, ctx).significance, logTau));
+  assert(!isLoggedSignificance(createMethod("amss", { lambda: 0.5 }, ctx).significance, logTau));
+  assert(
+    !isLoggedSignificance(
+      createMethod("amss", { significance: "reference" }, ctx).significance,
+      logTau,
+    ),
+  );
+  assertEquals(createMethod("joint", {}, ctx).significance, undefined);
+  tf.dispose(Object.values(params));
+});
+
+Deno.test("logged significance taken from AMSS's step equals the trainer's own computation, bit for bit, over 6 steps", async () => {
+  const params = tinyParams(5);
+  const method = createMethod("amss", {}, methodContext(params, [...MODALITIES]));
+  const opt = chain(method.transform!, sgd({ lr: 0.05 }));
+  const optState = opt.init(params);
+  const shared = {
+    state: { logSig: initialPaperSignificanceState() },
+    logTau: SIGNIFICANCE_DEFAULTS.tau,
+    sharesSignificance: isLoggedSignificance(method.significance, SIGNIFICANCE_DEFAULTS.tau),
+  };
+  assert(shared.sharesSignificance);
+  const own = { ...shared, state: { logSig: initialPaperSignificanceState() } };
+  own.sharesSignificance = false;
+  for (let i = 1; i <= 6; i++) {
+    const b = tinyBatch(100 + i);
+    const mb = modalBatch(params, b);
+    const grads = gradients(params, b);
+    const info = await step(params, grads, opt, optState, i, { batch: mb });
+    tf.dispose(Object.values(grads));
+    tf.dispose(Object.values(b.inputs));
+    const a = info.amss!;
+    assert(a.significance, "AMSS reports its significance");
+    const fromAmss = loggedSignificance(shared, mb, a);
+    assertEquals(fromAmss, a.significance, "the shared path returns AMSS's own result");
+    const computed = loggedSignificance(own, mb, a);
+    assertEquals([...fromAmss.smoothed], [...computed.smoothed], `step ${i}: u`);
+    assertEquals([...fromAmss.ratios], [...computed.ratios], `step ${i}: rho`);
+    assertEquals(shared.state.logSig, own.state.logSig, `step ${i}: momentum state`);
+  }
+  // a method whose estimator is not the logged one: the trainer computes its own
+  const other = { ...own, state: { logSig: initialPaperSignificanceState() } };
+  const b = tinyBatch(200);
+  const mb = modalBatch(params, b);
+  const fake = { ratios: {}, kept: {}, maxWeight: 1, zeroImportanceGroups: [] };
+  const expected = paperSignificance(mb, initialPaperSignificanceState(), {
+    tau: SIGNIFICANCE_DEFAULTS.tau,
+    entropyFloor: ENTROPY_FLOOR,
+  });
+  assertEquals([...loggedSignificance(other, mb, fake).smoothed], [...expected.result.smoothed]);
+  assertEquals(other.state.logSig, expected.state);
+  tf.dispose(Object.values(b.inputs));
+  disposeState(optState);
+  tf.dispose(Object.values(params));
 });

@@ -172,6 +172,7 @@ export function createAmssFamily(
     name,
     label,
     lossOn: "fused",
+    significance,
     transform: amss({
       plan,
       significance,

@@ -17,6 +17,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { SignificanceConfig } from "../amss/amss.ts";
 import type { PlanRules } from "../amss/groups.ts";
 import type { ModelOutputs } from "../models/model.ts";
 import type { GradientTransformation, Params, TensorMap } from "../transform.ts";
@@ -145,6 +146,12 @@ export interface Method {
    * `extras.fisher` (AMSS with `importance: "fisher"`). Absent: no such pass.
    */
   fisher?: readonly string[];
+  /**
+   * The significance estimator (Eqs. 2-4) that `transform` runs every step (the AMSS family). When
+   * it is the estimator the trainer logs for every method, the trainer logs the transformation's
+   * per-step result instead of computing it a second time.
+   */
+  significance?: SignificanceConfig;
 }
 
 /** Variables of each modality by `modalityOf` (shared ones, e.g. a concat head, belong to none). */

@@ -45,8 +45,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { AmssInfo } from "../amss/amss.ts";
+import type { AmssInfo, SignificanceConfig } from "../amss/amss.ts";
 import {
+  DEFAULT_LAMBDA,
   type ModalBatch,
   paperSignificance,
   type PaperSignificanceState,
@@ -689,6 +690,8 @@ interface Run {
   evalBatchSize: number;
   /** tau of the significance logged for every method. */
   logTau: number;
+  /** The method's transformation runs the logged significance ({@link isLoggedSignificance}). */
+  sharesSignificance: boolean;
   /** What a divergence message says about the checkpoint: only what is really there. */
   checkpointNote(): Promise<string>;
 }
@@ -806,6 +809,39 @@ function stepReport(info: StepInfo): StepReport {
   };
 }
 
+/**
+ * Whether `sig` (a method's own significance estimator) is the one the trainer logs for every
+ * method: paper mode (Eqs. 2-4) at the logged tau, with the default lambda, initialisation,
+ * feature entropy and {@link ENTROPY_FLOOR}. Both then start from the same state and see the same
+ * batches, so the method's per-step result is the logged one.
+ */
+export function isLoggedSignificance(sig: SignificanceConfig | undefined, logTau: number): boolean {
+  return sig?.mode === "paper" && sig.tau === logTau &&
+    (sig.lambda ?? DEFAULT_LAMBDA) === DEFAULT_LAMBDA && (sig.init ?? "first") === "first" &&
+    (sig.entropy ?? "features") === "features" && (sig.entropyFloor ?? 0) === ENTROPY_FLOOR;
+}
+
+/**
+ * The step's logged significance (paper mode, Eqs. 2-4, for every method: the imbalance degree),
+ * advancing `state.logSig`. Taken from what the method's AMSS transformation computed when it ran
+ * the logged estimator ({@link isLoggedSignificance}); computed here otherwise (methods without
+ * significance, the reference estimator, another tau or lambda, fixed ratios).
+ */
+export function loggedSignificance(
+  r: { state: { logSig: PaperSignificanceState }; logTau: number; sharesSignificance: boolean },
+  mb: ModalBatch,
+  amssInfo: AmssInfo | undefined,
+): { smoothed: Float64Array; ratios: Float64Array } {
+  const own = amssInfo?.significance;
+  if (r.sharesSignificance && own?.mode === "paper") {
+    r.state.logSig = { u: Array.from(own.smoothed), steps: r.state.logSig.steps + 1 };
+    return own;
+  }
+  const sig = paperSignificance(mb, r.state.logSig, { tau: r.logTau, entropyFloor: ENTROPY_FLOOR });
+  r.state.logSig = sig.state;
+  return sig.result;
+}
+
 /** One training step on batch `b`: forward/backward, the method and optimizer, the logged sums. */
 async function trainStep(r: Run, b: Batch, epoch: number, t: EpochTotals): Promise<void> {
   const { cfg, method, state } = r;
@@ -889,13 +925,11 @@ async function trainStep(r: Run, b: Batch, epoch: number, t: EpochTotals): Promi
   }
   tf.dispose(Object.values(grads));
   if (fisher) tf.dispose(Object.values(fisher));
-  // logged significance (paper mode, Eqs. 2-4) for every method: the imbalance degree
-  const sig = paperSignificance(mb, state.logSig, { tau: r.logTau, entropyFloor: ENTROPY_FLOOR });
-  state.logSig = sig.state;
   const a = report.amss;
+  const sig = loggedSignificance(r, mb, a);
   model.modalities.forEach((m, k) => {
-    t.uSum[k] += sig.result.smoothed[k];
-    t.rhoSum[k] += a ? a.ratios[m] : sig.result.ratios[k];
+    t.uSum[k] += sig.smoothed[k];
+    t.rhoSum[k] += a ? a.ratios[m] : sig.ratios[k];
   });
   if (a) {
     t.rhoFromMethod = true;
@@ -1145,6 +1179,7 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
   /** Whether the resume checkpoint of the last completed epoch is on disk. */
   const checkpointKept = async () =>
     out !== undefined && state.epoch > 0 && await hasCheckpoint(out, "checkpoint");
+  const logTau = cfg.logTau ?? SIGNIFICANCE_DEFAULTS.tau;
   const r: Run = {
     cfg,
     method,
@@ -1154,7 +1189,8 @@ export async function train(cfg: TrainConfig): Promise<RunSummary> {
     progress: new Progress(cfg.progress),
     stepsPerEpoch,
     evalBatchSize: cfg.evalBatchSize ?? Math.max(cfg.batchSize, 128),
-    logTau: cfg.logTau ?? SIGNIFICANCE_DEFAULTS.tau,
+    logTau,
+    sharesSignificance: isLoggedSignificance(method.significance, logTau),
     checkpointNote: async () =>
       await checkpointKept()
         ? `the last good checkpoint (epoch ${state.epoch}) is kept in ${out}`
