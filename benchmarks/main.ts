@@ -16,6 +16,7 @@
  * @module
  */
 import { type BackendInfo, initBackend } from "../src/backend/select.ts";
+import { DecodeError } from "../src/data/decode_error.ts";
 import { SampleLoadError } from "../src/data/loaders.ts";
 import { measurePipeline } from "../src/data/loaders.ts";
 import { buildModel } from "../src/models/build.ts";
@@ -380,6 +381,7 @@ function failure(e: unknown, debug: boolean, io: BenchIO): number {
   }
   if (
     err instanceof AmssArgumentError || err instanceof SampleLoadError ||
+    err instanceof DecodeError ||
     err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied ||
     err instanceof Deno.errors.AlreadyExists || err instanceof Deno.errors.IsADirectory ||
     err instanceof LockUnsupportedError

@@ -1,6 +1,6 @@
 /**
  * Small helpers shared by several test files (model inputs, disposal, float64 references,
- * element-wise comparison, seeded parameter values).
+ * element-wise comparison, seeded parameter values, seeded uniform samples).
  */
 import * as tf from "@tensorflow/tfjs";
 import { assertAlmostEquals, assertEquals } from "@std/assert";
@@ -96,6 +96,12 @@ export function randn(n: number, seed: number): Float32Array {
   const rng = new Rng(seed), out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = rng.normal();
   return out;
+}
+
+/** n seeded float32 values drawn uniformly between lo and hi. */
+export function uniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => lo + (hi - lo) * rng.float());
 }
 
 /** A method context over `params` for modalities named by prefix (`a/...`, `v/...`), paper units. */

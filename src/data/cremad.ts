@@ -10,9 +10,9 @@
  * - Labels NEU 0, HAP 1, SAD 2, FEA 3, DIS 4, ANG 5. A label outside the map is an error naming the
  *   file and line (a malformed list); a row whose WAV or frame folder is missing is skipped and
  *   counted in the log.
- * - Audio: the CREMA-D front end of ./audio.ts (22,050 Hz mono, tiled to 3 s, STFT 512/353, log
- *   magnitude): `[257, 188, 1]`. `sampleRate` (option) makes a WAV at another rate a skipped sample
- *   instead of being resampled (parity runs against data known to be 16 kHz).
+ * - Audio: the CREMA-D front end {@link cremadSpectrogram} (22,050 Hz mono, tiled to 3 s, STFT
+ *   512/353, log magnitude): `[257, 188, 1]`. `sampleRate` (option) makes a WAV at another rate a
+ *   skipped sample instead of being resampled (parity runs against data known to be 16 kHz).
  * - Visual: one frame `[1, size, size, C]`; train: random resized crop + horizontal flip; test:
  *   resize; ImageNet normalisation. `frameMode: "sampled"` picks the training frame uniformly among
  *   the sorted files (seeded per sample and epoch) and the middle sorted frame at test time;
@@ -22,7 +22,6 @@
  *
  * @module
  */
-import { cremadSpectrogram, decodeWav, toMono } from "./audio.ts";
 import type { Dataset, ModalitySpec } from "./dataset.ts";
 import {
   asSampleError,
@@ -36,13 +35,71 @@ import {
   requireUsableRows,
   SkipCounter,
 } from "./files.ts";
-import { IMAGENET_MEAN, IMAGENET_STD, prepareFrame } from "./image.ts";
+import { IMAGENET_MEAN, IMAGENET_STD, prepareFrame } from "./image_transforms.ts";
 import { registerSampleLoader, SampleLoadError } from "./loaders.ts";
+import { requireFiniteSamples, resample, stft, toMono } from "./signal.ts";
+import { decodeWav } from "./wav.ts";
 import { AmssArgumentError, requireInt } from "../validate.ts";
 import type { Rng } from "../rng.ts";
 
 /** CREMA-D class names in the reference label order. */
 export const CREMAD_CLASSES = ["NEU", "HAP", "SAD", "FEA", "DIS", "ANG"];
+
+// ------------------------------------------------------------------------------------------------
+// Audio front end
+
+/** Sample rate of the CREMA-D audio front end (the reference loader's). */
+export const CREMAD_SAMPLE_RATE = 22050;
+/** Samples fed to the CREMA-D STFT: 3 s at 22,050 Hz. */
+export const CREMAD_SAMPLES = 66150;
+/** CREMA-D spectrogram shape [bins, frames]: 257 = 512/2 + 1, 188 = 1 + floor(66150 / 353). */
+export const CREMAD_SPEC_SHAPE: readonly [number, number] = Object.freeze([257, 188]) as readonly [
+  number,
+  number,
+];
+const CREMAD_N_FFT = 512;
+const CREMAD_HOP = 353;
+const LOG_EPS = 1e-7;
+
+/**
+ * The CREMA-D STFT input: mono `samples` resampled to 22,050 Hz (when `sampleRate` differs),
+ * repeated end to end to fill 3 s and cut at 66,150 samples, clipped to [-1, 1]
+ * (the reference CREMA-D loader's input). The reference tiles with np.tile(clip, 3)[:66150]; we
+ * repeat as often as needed, which is the same for every clip of at least 1 s (all CREMA-D clips)
+ * and still fills 3 s for shorter ones. An empty clip is an error.
+ */
+export function cremadWaveform(samples: Float32Array, sampleRate: number): Float32Array {
+  requireInt("sampleRate", sampleRate, 1);
+  if (samples.length === 0) throw new AmssArgumentError("cremad: the audio clip is empty");
+  const y = sampleRate === CREMAD_SAMPLE_RATE
+    ? samples
+    : resample(samples, sampleRate, CREMAD_SAMPLE_RATE);
+  if (y.length === 0) throw new AmssArgumentError("cremad: the audio clip is empty");
+  requireFiniteSamples("cremad: samples", y);
+  const out = new Float32Array(CREMAD_SAMPLES);
+  for (let i = 0; i < CREMAD_SAMPLES; i++) {
+    const v = y[i % y.length];
+    out[i] = v > 1 ? 1 : v < -1 ? -1 : v;
+  }
+  return out;
+}
+
+/**
+ * The CREMA-D audio front end of the reference loader: {@link cremadWaveform}, then STFT n_fft 512,
+ * hop 353, periodic Hann 512, centred with zero padding, and log(|S| + 1e-7) without
+ * normalisation. librosa.stft's default pad mode was "reflect" before librosa 0.10 and is
+ * "constant" (zeros) since; we pad with zeros ({@link stft} offers both). Returns 257 x 188 floats, row-major [bins, frames].
+ */
+export function cremadSpectrogram(samples: Float32Array, sampleRate: number): Float32Array {
+  const y = cremadWaveform(samples, sampleRate);
+  const s = stft(y, { nFft: CREMAD_N_FFT, hop: CREMAD_HOP, center: true, padMode: "constant" });
+  const out = new Float32Array(s.re.length);
+  for (let i = 0; i < out.length; i++) out[i] = Math.log(Math.hypot(s.re[i], s.im[i]) + LOG_EPS);
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Loader
 
 /** Options of {@link loadCremad}. */
 export interface CremadOptions extends RealDatasetOptions {

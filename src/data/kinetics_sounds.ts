@@ -37,11 +37,25 @@ import {
   requireUsableRows,
   SkipCounter,
 } from "./files.ts";
-import { IMAGENET_MEAN, IMAGENET_STD, prepareFrame } from "./image.ts";
+import { IMAGENET_MEAN, IMAGENET_STD, prepareFrame } from "./image_transforms.ts";
 import { registerSampleLoader, SampleLoadError } from "./loaders.ts";
 import { firstNonFinite, readNpy, readSampleNpy } from "./npy.ts";
 import { AmssArgumentError, requireInt } from "../validate.ts";
 import type { Rng } from "../rng.ts";
+
+/** Shape [bins, frames] of the Kinetics-Sounds spectrogram pickles of the reference layout. */
+export const KS_SPEC_SHAPE: readonly [number, number] = Object.freeze([257, 1004]) as readonly [
+  number,
+  number,
+];
+/**
+ * An input length that gives {@link KS_SPEC_SHAPE} with nperseg 512 / noverlap 353 (scipy's
+ * spectrogram, `spectrogramScipy` in ./signal.ts): 10 s at 16 kHz. 1004 frames =
+ * 1 + floor((N - 512) / 159) need N in [159989, 160147]; 10 s at 22,050 Hz (220,500 samples) gives
+ * 1384 frames, so 22,050 Hz audio cannot give the pickles' 257 x 1004. Our inference from the
+ * shape, not read from the reference code.
+ */
+export const KS_SAMPLES = 160000;
 
 /** Options of {@link loadKineticsSounds}. */
 export interface KineticsSoundsOptions extends RealDatasetOptions {

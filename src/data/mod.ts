@@ -63,6 +63,12 @@ export { CREMAD_CLASSES, type CremadOptions, loadCremad } from "./cremad.ts";
 export { type KineticsSoundsOptions, loadKineticsSounds } from "./kinetics_sounds.ts";
 export { loadTextImage, type TextImageName, type TextImageOptions } from "./text_image.ts";
 export { loadNvGesture, NVGESTURE_CLASSES, type NvGestureOptions } from "./nvgesture.ts";
+/**
+ * The error of the JPEG, PNG and WAV decoders: a file whose content is malformed, truncated or in
+ * an unsupported format. A dataset loader reports it as a {@link SampleLoadError} (the sample is
+ * skipped and counted); a bad argument from the caller stays an `AmssArgumentError`.
+ */
+export { DecodeError } from "./decode_error.ts";
 export {
   batchStream,
   type BatchStreamOptions,

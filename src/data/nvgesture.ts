@@ -43,15 +43,15 @@ import {
   requireUsableRows,
   SkipCounter,
 } from "./files.ts";
+import { decodeImage } from "./image_codec.ts";
 import {
   crop,
-  decodeImage,
   IMAGENET_MEAN,
   IMAGENET_STD,
   normalize,
   resizeBilinear,
   toGray,
-} from "./image.ts";
+} from "./image_transforms.ts";
 import { registerSampleLoader, SampleLoadError } from "./loaders.ts";
 import { readSampleNpy } from "./npy.ts";
 import { AmssArgumentError, requireInt } from "../validate.ts";

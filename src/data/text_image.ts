@@ -35,13 +35,26 @@ import {
   requireUsableRows,
   SkipCounter,
 } from "./files.ts";
-import { prepareFrame, SARCASM_MEAN, SARCASM_STD, TWITTER15_MEAN, TWITTER15_STD } from "./image.ts";
+import { prepareFrame } from "./image_transforms.ts";
 import { registerSampleLoader } from "./loaders.ts";
 import { encode, readVocab, TEXT_MAX_LENGTH } from "./text.ts";
 import { AmssArgumentError, requireInt } from "../validate.ts";
 
 /** The two text-image datasets. */
 export type TextImageName = "sarcasm" | "twitter15";
+
+// Frozen so that no caller can change them for everyone else; typed `number[]` so that they can be
+// passed where a plain array is expected.
+const frozen = (xs: number[]): number[] => Object.freeze(xs) as number[];
+
+/** Sarcasm RGB mean (the reference loader's value). */
+export const SARCASM_MEAN: number[] = frozen([0.48456, 0.49888, 0.53066]);
+/** Sarcasm RGB standard deviation (the reference loader's value). */
+export const SARCASM_STD: number[] = frozen([0.24399, 0.24868, 0.25736]);
+/** Twitter-15 RGB mean (the reference loader's value). */
+export const TWITTER15_MEAN: number[] = frozen([0.42455, 0.44051, 0.47076]);
+/** Twitter-15 RGB standard deviation (the reference loader's value). */
+export const TWITTER15_STD: number[] = frozen([0.24485, 0.24617, 0.25451]);
 
 const SPECS: Record<TextImageName, {
   classes: string[];
