@@ -10,7 +10,7 @@
  * ```
  *
  * On webgpu it first compares conv-gradient kernel variants (tfjs-webgpu's own, its matmul dx, ours
- * from src/backend/wasm_kernels.ts): each against the cpu backend on small shapes (relative error),
+ * from src/backend/kernels/conv_grad.ts): each against the cpu backend on small shapes (relative error),
  * kernel times at the model's shapes (including the read-back of the result, so forward and dx
  * times of large outputs are dominated by the download), and a whole joint step per variant. Then
  * it profiles one joint and one AMSS+ step (GPU time per kernel from timestamp queries) and times
@@ -83,7 +83,7 @@ async function measure(method: MethodName, B: number, n: number): Promise<number
  * webgpu conv-gradient variants: tfjs-webgpu's own kernels (its Conv2DBackpropFilter is one thread
  * per weight looping over N*oh*ow; its Conv2DBackpropInput a naive loop unless
  * WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE is off, which selects its matmul program) against ours from
- * src/backend/wasm_kernels.ts.
+ * src/backend/kernels/conv_grad.ts.
  */
 interface Variant {
   name: string;

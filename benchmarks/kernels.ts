@@ -1,6 +1,6 @@
 /**
  * Milliseconds per conv backward (weight gradient dW and input gradient dx) on ResNet-like shapes:
- * our wasm kernels (src/backend/wasm_kernels.ts) next to the stock wasm kernel where one exists
+ * our wasm kernels (src/backend/kernels/) next to the stock wasm kernel where one exists
  * (wasm has no stock dW), and next to the pure-JS `cpu` backend for one small shape.
  *
  *   deno run -A benchmarks/kernels.ts [--reps 5] [--quick]
@@ -11,8 +11,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+import { batchNormTrain } from "../src/backend/kernels/batch_norm.ts";
 import {
-  batchNormTrain,
   registerWasmTrainingKernels,
   unregisterWasmTrainingKernels,
 } from "../src/backend/wasm_kernels.ts";

@@ -7,16 +7,18 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { batchNormTrain } from "../src/backend/kernels/batch_norm.ts";
 import {
-  batchNormTrain,
   conv2dFilterGrad,
   conv2dInputGrad,
+  UnsupportedConvError,
+} from "../src/backend/kernels/conv_grad.ts";
+import {
   registerTrainingKernels,
   registerWasmTrainingKernels,
   trainingKernelsRegistered,
   unregisterTrainingKernels,
   unregisterWasmTrainingKernels,
-  UnsupportedConvError,
   wasmTrainingKernelsRegistered,
 } from "../src/backend/wasm_kernels.ts";
 import {

@@ -12,7 +12,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { activeFisherTape, type ConvPad } from "../amss/fisher.ts";
-import { batchNormTrain as closedFormBatchNorm } from "../backend/wasm_kernels.ts";
+import { batchNormTrain as closedFormBatchNorm } from "../backend/kernels/batch_norm.ts";
 import { Rng } from "../rng.ts";
 import type { Params } from "../types.ts";
 import { AmssArgumentError } from "../validate.ts";
