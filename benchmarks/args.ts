@@ -10,7 +10,7 @@ import { BACKEND_CHOICES, type BackendChoice } from "../src/backend/select.ts";
 import { DISK_DATASETS } from "../src/data/disk_datasets.ts";
 import type { NpyNormalise } from "../src/data/npy.ts";
 import type { FusionKind } from "../src/models/fusion.ts";
-import { DEFAULT_COLLAPSE_RULE } from "../src/train/trainer.ts";
+import { DEFAULT_COLLAPSE_RULE } from "../src/train/collapse.ts";
 import { flagHelp, type FlagSpec, type FlagValue, parseFlags, UsageError } from "./cli.ts";
 import { SUITES } from "./suites.ts";
 

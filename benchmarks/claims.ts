@@ -19,7 +19,7 @@
  *
  * @module
  */
-import type { RunSummary } from "../src/train/trainer.ts";
+import type { RunSummary } from "../src/train/types.ts";
 import { type TInterval, tInterval } from "./stats.ts";
 
 /** A verdict on an experimental claim at the seeds run. */

@@ -11,7 +11,7 @@ import type { EncoderKind } from "../src/models/encoders.ts";
 import type { ModelSpec } from "../src/models/build.ts";
 import type { FusionKind } from "../src/models/fusion.ts";
 import type { PaperFigures } from "./report.ts";
-import type { OptimizerConfig } from "../src/train/trainer.ts";
+import type { OptimizerConfig } from "../src/train/types.ts";
 import { AmssArgumentError } from "../src/validate.ts";
 
 /** One dataset's configuration (see the JSON files beside this module). */

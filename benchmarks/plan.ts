@@ -23,7 +23,7 @@ import {
   type MethodOptions,
   SIGNIFICANCE_DEFAULTS,
 } from "../src/train/methods.ts";
-import { OPTIMIZER_DEFAULTS, type OptimizerConfig } from "../src/train/trainer.ts";
+import { OPTIMIZER_DEFAULTS, type OptimizerConfig } from "../src/train/types.ts";
 import { type BenchArgs, CONFIG_DATASETS, EMBEDDED_DATASETS } from "./args.ts";
 import { UsageError } from "./cli.ts";
 import {

@@ -22,7 +22,8 @@
  *
  * @module
  */
-import { collapseOf, type RunSummary } from "../src/train/trainer.ts";
+import { collapseOf } from "../src/train/collapse.ts";
+import type { RunSummary } from "../src/train/types.ts";
 import { pairs, showInterval } from "./claims.ts";
 import { meanSd, tInterval } from "./stats.ts";
 import type { Suite, SuiteContext, SuiteRun } from "./suites.ts";

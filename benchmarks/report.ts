@@ -2,19 +2,15 @@
  * The bench's tables and report, from run folders: mean ± sd over seeds per method of the
  * validation-selected epoch's test metrics, beside what that selection can hide: the final epoch's
  * accuracy, how many seeds collapsed after their selected epoch (`collapseOf` in
- * src/train/trainer.ts) or diverged, and the paired difference of every method to `joint` over the
+ * src/train/collapse.ts) or diverged, and the paired difference of every method to `joint` over the
  * seeds both completed (same seed: same initialisation and data order) with a t-interval.
  *
  * @module
  */
 import { linePlot } from "../src/report/svg.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../src/io/atomic.ts";
-import {
-  collapseOf,
-  type CollapseRule,
-  DEFAULT_COLLAPSE_RULE,
-  type RunSummary,
-} from "../src/train/trainer.ts";
+import { collapseOf, type CollapseRule, DEFAULT_COLLAPSE_RULE } from "../src/train/collapse.ts";
+import type { RunSummary } from "../src/train/types.ts";
 import {
   firstDifference,
   type InvocationRecord,

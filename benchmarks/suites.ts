@@ -13,7 +13,7 @@
 import type { FusionKind } from "../src/models/fusion.ts";
 import type { PaperFigures, TableRow } from "./report.ts";
 import type { MethodOptions } from "../src/train/methods.ts";
-import type { OptimizerConfig, RunSummary } from "../src/train/trainer.ts";
+import type { OptimizerConfig, RunSummary } from "../src/train/types.ts";
 import { TABLE8_RHO_AUDIO, TABLE8_TAU } from "../proofs/claims/table8.ts";
 import { CLAIM_TAGS, claimsMarkdown, judgeClaims } from "./claims.ts";
 import { rebalanceSuite } from "./rebalance.ts";

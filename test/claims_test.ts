@@ -10,7 +10,7 @@ import {
   stepTime,
 } from "../benchmarks/claims.ts";
 import { tInterval } from "../benchmarks/stats.ts";
-import type { EpochRecord, RunSummary } from "../src/train/trainer.ts";
+import type { EpochRecord, RunSummary } from "../src/train/types.ts";
 import { bench, writeTinyNpy } from "./_bench.ts";
 import { tempDir } from "./_helpers.ts";
 

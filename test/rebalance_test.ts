@@ -5,7 +5,7 @@ import {
   rebalanceEffects,
   rebalanceMarkdown,
 } from "../benchmarks/rebalance.ts";
-import type { EpochRecord, RunSummary } from "../src/train/trainer.ts";
+import type { EpochRecord, RunSummary } from "../src/train/types.ts";
 import { bench, writeTinyNpy } from "./_bench.ts";
 import { tempDir } from "./_helpers.ts";
 

@@ -10,7 +10,7 @@ import {
 } from "../benchmarks/report.ts";
 import { tInterval, tQuantile } from "../benchmarks/stats.ts";
 import { linePlot, seriesStyle } from "../src/report/svg.ts";
-import type { EpochRecord, RunSummary } from "../src/train/trainer.ts";
+import type { EpochRecord, RunSummary } from "../src/train/types.ts";
 
 /**
  * A summary whose selected epoch (1) has test accuracy `acc` and branch accuracy `branch`;

@@ -44,13 +44,9 @@ import { loadCheckpoint } from "../src/io/checkpoint.ts";
 import { buildModel } from "../src/models/build.ts";
 import { Rng } from "../src/rng.ts";
 import type { TrainableModel } from "../src/train/trainable.ts";
-import {
-  collapseOf,
-  DEFAULT_COLLAPSE_RULE,
-  evaluate,
-  train,
-  TrainingDivergedError,
-} from "../src/train/trainer.ts";
+import { collapseOf, DEFAULT_COLLAPSE_RULE } from "../src/train/collapse.ts";
+import { evaluate } from "../src/train/evaluate.ts";
+import { train, TrainingDivergedError } from "../src/train/trainer.ts";
 import { AmssArgumentError } from "../src/validate.ts";
 import { tinySetup } from "./_tiny_trainable.ts";
 

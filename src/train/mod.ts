@@ -49,23 +49,22 @@
  *
  * @module
  */
+export { concatClassifier, train, TrainingDivergedError } from "./trainer.ts";
 export {
-  collapseOf,
-  type CollapseRule,
-  type CollapseVerdict,
-  concatClassifier,
-  DEFAULT_COLLAPSE_RULE,
   type EpochRecord,
-  evaluate,
-  type EvaluateOptions,
   OPTIMIZER_DEFAULTS,
   type OptimizerConfig,
   type RunSummary,
   type SplitMetrics,
-  train,
   type TrainConfig,
-  TrainingDivergedError,
-} from "./trainer.ts";
+} from "./types.ts";
+export {
+  collapseOf,
+  type CollapseRule,
+  type CollapseVerdict,
+  DEFAULT_COLLAPSE_RULE,
+} from "./collapse.ts";
+export { evaluate, type EvaluateOptions } from "./evaluate.ts";
 export {
   type AgmOptions,
   type AmssFamilyOptions,

@@ -42,6 +42,10 @@
  * same metrics and the same best checkpoint as an uninterrupted run with the same seed on the same
  * backend (every random stream is in the checkpoint or derived from (seed, epoch, step)).
  *
+ * Its parts live beside it: the configuration and record types (./types.ts), the collapse verdict
+ * (./collapse.ts), the evaluation of a split (./evaluate.ts), the learning rate schedule and the
+ * optimizer (./optimizer.ts) and the progress output (./progress.ts).
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -56,362 +60,41 @@ import {
   type AnySplit,
   type Batch,
   batchRanges,
-  type Dataset,
   disposeBatch,
   mergesSingleton,
 } from "../data/dataset.ts";
-import { batchStream, type SampleReader } from "../data/loaders.ts";
+import { batchStream } from "../data/loaders.ts";
 import { firstNonFinite } from "../data/npy.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import { Rng, runSeeds } from "../rng.ts";
 import {
-  adagrad,
-  adam,
   chain,
   disposeState,
   type GradientTransformation,
   type Params,
   type Schedule,
-  sgd,
   step,
-  stepDecay,
   type StepInfo,
 } from "../transform.ts";
-import { AmssArgumentError, requireInRange, requireInt } from "../validate.ts";
+import { AmssArgumentError, requireInt } from "../validate.ts";
 import { modalBatchFromOutputs, variableGradsByName } from "../models/model.ts";
-import {
-  loadPretrained,
-  type PretrainedReport,
-  type PretrainedSpec,
-} from "../models/pretrained.ts";
-import { accuracy, macroF1, meanAveragePrecision } from "./metrics.ts";
+import { loadPretrained, type PretrainedReport } from "../models/pretrained.ts";
 import {
   createMethod,
   ENTROPY_FLOOR,
   type FeatureVisitor,
   type Method,
-  type MethodName,
-  type MethodOptions,
   SIGNIFICANCE_DEFAULTS,
   sumCrossEntropy,
 } from "../rebalance/registry.ts";
+import { collapseOf, type CollapseRule, completeRule } from "./collapse.ts";
+import { evaluate, type EvaluateOptions, nonFiniteMetrics } from "./evaluate.ts";
 import { uniModalFisher } from "./fisher.ts";
+import { buildOptimizer, learningRate } from "./optimizer.ts";
+import { fmtLog, fmtMap, Progress } from "./progress.ts";
 import type { TrainableModel } from "./trainable.ts";
-
-/**
- * Defaults of {@link OptimizerConfig} (Appendix C.1: SGD momentum 0.9, weight decay 1e-4 for SGD
- * and AdaGrad, 0 for Adam, step decay x0.1).
- */
-export const OPTIMIZER_DEFAULTS: Readonly<{
-  momentum: number;
-  weightDecay: number;
-  adamWeightDecay: number;
-  gamma: number;
-}> = Object.freeze({ momentum: 0.9, weightDecay: 1e-4, adamWeightDecay: 0, gamma: 0.1 });
-
-/** Optimizer settings (Appendix C.1: SGD momentum 0.9, weight decay 1e-4, step decay x0.1; Adam). */
-export interface OptimizerConfig {
-  /** Which optimizer (as PyTorch's SGD, Adam, Adagrad). */
-  kind: "sgd" | "adam" | "adagrad";
-  /** Initial learning rate. */
-  lr: number;
-  /** SGD momentum. Default 0.9. */
-  momentum?: number;
-  /** L2 weight decay. Default 1e-4 (SGD, AdaGrad), 0 (Adam). */
-  weightDecay?: number;
-  /** Epochs (0-based) after which the rate is multiplied by `gamma`. */
-  milestones?: number[];
-  /** Factor of the step decay at each milestone. Default 0.1. */
-  gamma?: number;
-}
-
-/** Everything a run needs. */
-export interface TrainConfig {
-  /** The model to train (its modalities must be the dataset's, in order). */
-  model: TrainableModel;
-  /** Train, val and test splits. */
-  dataset: Dataset;
-  /** The rebalancing method. */
-  method: MethodName;
-  /** The method's options (each method reads its own). */
-  methodOptions?: MethodOptions;
-  /** The optimizer after the method's transformation. */
-  optimizer: OptimizerConfig;
-  /** Where the method's transformation stands: before the optimizer (authors' code) or after (Eq. 1). */
-  order?: "mask-gradients" | "mask-updates";
-  /** Number of epochs (>= 1). */
-  epochs: number;
-  /** Training batch size (>= 1). */
-  batchSize: number;
-  /** Seed of the initialisation, the data order, augmentation and the method's sampling. */
-  seed: number;
-  /** Run folder; nothing is written without it. */
-  outDir?: string;
-  /** Continue from `outDir`'s checkpoint if there is one. */
-  resume?: boolean;
-  /** Progress output: a live line on a terminal, periodic lines otherwise, or none. */
-  progress?: "auto" | "tty" | "plain" | "none";
-  /** Evaluation batch size. Default the larger of `batchSize` and 128. */
-  evalBatchSize?: number;
-  /**
-   * Stops the run (as if killed: no summary.json) after the checkpoint of the first epoch that
-   * ends with the signal aborted (an epoch is never cut short); the returned summary has
-   * `stoppedEarly`.
-   */
-  signal?: AbortSignal;
-  /** Called with each epoch's record after its checkpoint (before `signal` is looked at). */
-  onEpoch?: (record: EpochRecord) => void | Promise<void>;
-  /**
-   * Stop (as if killed) after this epoch's checkpoint: for resume tests.
-   * @deprecated Use `signal` (abort it from `onEpoch`).
-   */
-  stopAfterEpoch?: number;
-  /** Extra fields recorded in config.json (backend, dataset description, ...). */
-  meta?: Record<string, unknown>;
-  /** tau and lambda of the significance that is LOGGED for every method (paper mode). */
-  logTau?: number;
-  /** Datasets read from disk: who decodes samples (default the main thread; e.g. a WorkerPool). */
-  reader?: SampleReader;
-  /**
-   * Pretrained weights per modality (tfjs weights format, src/models/pretrained.ts), loaded over
-   * the seeded initialisation; a resumed run takes its checkpoint instead.
-   */
-  pretrained?: PretrainedSpec[];
-  /**
-   * Datasets read from disk: a sample that fails to decode (training or evaluation) stops the run
-   * instead of being skipped.
-   */
-  strictData?: boolean;
-  /** When the summary calls a run collapsed ({@link collapseOf}); default {@link DEFAULT_COLLAPSE_RULE}. */
-  collapse?: Partial<CollapseRule>;
-}
-
-/** Metrics of one split. */
-export interface SplitMetrics {
-  /** Accuracy of the fused prediction. */
-  acc: number;
-  /** Mean over classes of the average precision (one-vs-rest). */
-  mAP: number;
-  /** Unweighted mean over classes of the F1 score. */
-  macroF1: number;
-  /** Accuracy of each modality's uni-modal prediction inside the model. */
-  branchAcc: Record<string, number>;
-  /** Mean cross-entropy of the fused prediction (always set by {@link evaluate}). */
-  loss?: number;
-  /** Mean cross-entropy of each modality's uni-modal prediction (always set by {@link evaluate}). */
-  branchLoss?: Record<string, number>;
-  /**
-   * Samples of the split that could not be read (decode failure) and are not in these metrics
-   * (always set by {@link evaluate}; 0 for in-memory data).
-   */
-  skipped?: number;
-}
-
-/** One line of metrics.jsonl. */
-export interface EpochRecord {
-  /** The epoch (1-based). */
-  epoch: number;
-  /** Learning rate of the epoch's last step. */
-  lr: number;
-  /** Mean of the optimized objective (the method's loss) over the epoch's samples. */
-  trainLoss: number;
-  /** Mean cross-entropy of the fused logits over the epoch's training samples. */
-  trainFusedLoss: number;
-  /** Mean cross-entropy of each modality's uni-modal logits over the epoch's training samples. */
-  trainBranchLoss: Record<string, number>;
-  /** Accuracy of the fused prediction on the epoch's training batches (training mode). */
-  trainAcc: number;
-  /** Validation metrics after the epoch. */
-  val: SplitMetrics;
-  /** Test metrics after the epoch. */
-  test: SplitMetrics;
-  /** Mean smoothed significance u per modality (paper-mode estimator, logged for every method). */
-  meanU: Record<string, number>;
-  /** u_1 / u_2: the imbalance degree of the first two modalities. */
-  imbalance: number;
-  /**
-   * The imbalance degree over all K modalities: max_k u_k / min_k u_k of `meanU` (Fig. 5's u1/u2,
-   * or its inverse, for K = 2).
-   */
-  imbalanceDegree: number;
-  /** Mean update ratio per modality: AMSS's own for the AMSS family, else what Eq. 4 would give. */
-  meanRho: Record<string, number>;
-  /** `method`: `meanRho` are the ratios the method applied; `logged`: what Eq. 4 would give. */
-  rhoSource: "method" | "logged";
-  /** Largest AMSS+ mask weight applied in the epoch (0 when not masking). */
-  maxMaskWeight: number;
-  /** Mean wall time of a training step, ms. */
-  msPerStep: number;
-  /** Training steps in the epoch. */
-  steps: number;
-  /**
-   * Training samples dropped this epoch (datasets read from disk): those that failed to decode, and
-   * the lone readable sample of a batch whose other samples failed (module comment).
-   */
-  skippedSamples: number;
-  /**
-   * 1 when the epoch's lone last training sample (`n % batchSize === 1`) was merged into the batch
-   * before it, else 0 (module comment).
-   */
-  mergedSamples: number;
-  /**
-   * What the method reports: epoch means of its per-step `info.methodStats` numbers (e.g. AGM's
-   * coefficients) and what its `onEpochEnd` hook returned (e.g. MSES's stopped modalities).
-   * Absent for methods that report nothing.
-   */
-  methodLog?: Record<string, unknown>;
-}
-
-/** summary.json. */
-export interface RunSummary {
-  /** The method name. */
-  method: string;
-  /** The method's label with its variant, e.g. "amss+ (horvitz-thompson)". */
-  label: string;
-  /** The run's seed. */
-  seed: number;
-  /** Epochs trained. */
-  epochs: number;
-  /** The validation-selected epoch: the first with the highest validation accuracy. */
-  bestEpoch: number;
-  /** Test metrics of the validation-selected epoch. */
-  test: SplitMetrics;
-  /** Validation metrics of the validation-selected epoch. */
-  val: SplitMetrics;
-  /** Mean over epochs of each modality's mean update ratio. */
-  meanRho: Record<string, number>;
-  /** Mean wall time of a training step over the run, ms. */
-  msPerStep: number;
-  /** One record per epoch. */
-  history: EpochRecord[];
-  /** True when `stopAfterEpoch` ended the run before its last epoch. */
-  stoppedEarly: boolean;
-  /**
-   * The last epoch's metrics (the selected-epoch fields above are those of `bestEpoch`). Always
-   * set by {@link train}; absent in summaries written before it was recorded.
-   */
-  final?: { epoch: number; test: SplitMetrics; val: SplitMetrics; trainLoss: number };
-  /** Lowest epoch training loss (`trainLoss`) of the run. Always set by {@link train}. */
-  minTrainLoss?: number;
-  /** Whether the run collapsed by `collapseRule` ({@link collapseOf}). Always set by {@link train}. */
-  collapsed?: boolean;
-  /** Why it collapsed (one sentence per criterion met), null when it did not. */
-  collapseReason?: string | null;
-  /** The rule `collapsed` was decided by. Always set by {@link train}. */
-  collapseRule?: CollapseRule;
-}
-
-/**
- * When a run counts as collapsed ({@link collapseOf}): its final training loss is more than
- * `lossFactor` times its minimum, or its final test accuracy is more than `accDrop` (a fraction:
- * 0.05 is 5 points) below the test accuracy of the validation-selected epoch.
- */
-export interface CollapseRule {
-  /** Final training loss above this multiple of the run's minimum: collapsed (>= 1). */
-  lossFactor: number;
-  /** Final test accuracy more than this fraction below the selected epoch's: collapsed. */
-  accDrop: number;
-}
-
-/** The rule summaries use unless `TrainConfig.collapse` says otherwise: 10 x the loss, 5 points. */
-export const DEFAULT_COLLAPSE_RULE: Readonly<CollapseRule> = Object.freeze({
-  lossFactor: 10,
-  accDrop: 0.05,
-});
-
-/** What {@link collapseOf} finds. */
-export interface CollapseVerdict {
-  /** Whether any criterion of the rule is met. */
-  collapsed: boolean;
-  /** One sentence per criterion met, joined by "; "; null when none is. */
-  reason: string | null;
-  /** Lowest `trainLoss` over the history. */
-  minTrainLoss: number;
-  /** The complete rule applied (defaults filled in). */
-  rule: CollapseRule;
-}
-
-/** `rule` with {@link DEFAULT_COLLAPSE_RULE}'s values for missing fields, checked. */
-function completeRule(rule: Partial<CollapseRule>): CollapseRule {
-  const r: CollapseRule = {
-    lossFactor: rule.lossFactor ?? DEFAULT_COLLAPSE_RULE.lossFactor,
-    accDrop: rule.accDrop ?? DEFAULT_COLLAPSE_RULE.accDrop,
-  };
-  requireInRange("collapse.lossFactor", r.lossFactor, 1, Number.MAX_VALUE);
-  requireInRange("collapse.accDrop", r.accDrop, 0, 1);
-  return r;
-}
-
-/**
- * Whether a run collapsed, from its epoch history (pure; a results table calls it on
- * summary.json's `history` and `bestEpoch`). The run collapsed when
- * - its final epoch's training loss is more than `rule.lossFactor` times the minimum training loss
- *   over its epochs (only when that minimum is positive: a multiple of a loss at or below 0, e.g.
- *   PMR's objective with its entropy bonus, bounds nothing), or
- * - its final test accuracy is more than `rule.accDrop` below the test accuracy of epoch
- *   `bestEpoch` (the validation-selected one); differences within 1e-12 of `accDrop` count as
- *   equal, so that a drop of exactly 5 points in float arithmetic is not a collapse.
- * `rule` fields default to {@link DEFAULT_COLLAPSE_RULE}'s. Errors: an empty history, a
- * `bestEpoch` that is not in it, a non-finite number in the records used, an invalid rule.
- */
-export function collapseOf(
-  history: readonly { epoch: number; trainLoss: number; test: { acc: number } }[],
-  bestEpoch: number,
-  rule: Partial<CollapseRule> = {},
-): CollapseVerdict {
-  const r = completeRule(rule);
-  if (history.length === 0) {
-    throw new AmssArgumentError("collapseOf: the history is empty; expected at least 1 epoch");
-  }
-  const best = history.find((h) => h.epoch === bestEpoch);
-  if (!best) {
-    throw new AmssArgumentError(
-      `collapseOf: bestEpoch ${bestEpoch} is not in the history (epochs ${
-        history.map((h) => h.epoch).join(", ")
-      })`,
-    );
-  }
-  for (const h of history) {
-    if (!Number.isFinite(h.trainLoss) || !Number.isFinite(h.test.acc)) {
-      throw new AmssArgumentError(
-        `collapseOf: epoch ${h.epoch} has trainLoss ${h.trainLoss} and test accuracy ${h.test.acc}; expected finite numbers`,
-      );
-    }
-  }
-  const last = history[history.length - 1];
-  const minTrainLoss = Math.min(...history.map((h) => h.trainLoss));
-  const reasons: string[] = [];
-  if (minTrainLoss > 0 && last.trainLoss > r.lossFactor * minTrainLoss) {
-    reasons.push(
-      `final training loss ${fmtNum(last.trainLoss)} is more than ${r.lossFactor} x its minimum ${
-        fmtNum(minTrainLoss)
-      }`,
-    );
-  }
-  const drop = best.test.acc - last.test.acc;
-  if (drop > r.accDrop + 1e-12) {
-    reasons.push(
-      `final test accuracy ${(100 * last.test.acc).toFixed(2)}% is ${
-        (100 * drop).toFixed(2)
-      } points below the selected epoch ${best.epoch}'s ${(100 * best.test.acc).toFixed(2)}% ` +
-        `(more than ${100 * r.accDrop})`,
-    );
-  }
-  return {
-    collapsed: reasons.length > 0,
-    reason: reasons.length ? reasons.join("; ") : null,
-    minTrainLoss,
-    rule: r,
-  };
-}
-
-/** Five significant digits, plain notation for ordinary magnitudes. */
-function fmtNum(x: number): string {
-  return Math.abs(x) >= 1e-3 && Math.abs(x) < 1e6
-    ? String(Number(x.toPrecision(5)))
-    : x.toPrecision(5);
-}
+import type { EpochRecord, RunSummary, SplitMetrics, TrainConfig } from "./types.ts";
 
 /** Raised when training diverges (NaN/Inf; module comment); the last good checkpoint is kept. */
 export class TrainingDivergedError extends Error {
@@ -428,167 +111,6 @@ function crossEntropy(logits: tf.Tensor2D, labels: Int32Array, C: number): tf.Sc
     logits,
   ) as tf.Scalar;
 }
-
-/** Options of {@link evaluate}. */
-export interface EvaluateOptions {
-  /** Name of the split in error messages (default "split"). */
-  split?: string;
-  /** Datasets read from disk: a sample that fails to decode is an error instead of a skip. */
-  strict?: boolean;
-  /** Datasets read from disk: called once per skipped sample with its index and the reason. */
-  onSkip?: (index: number, reason: string) => void;
-}
-
-/**
- * Evaluates the model on a split (inference mode). A sample that fails to decode
- * (`SampleLoadError`, datasets read from disk) is skipped and counted in `skipped` unless
- * `opts.strict`; the metrics are over the samples read, and a split none of whose samples can be
- * read is an error. A metric computed from NaN or infinite outputs is NaN (the trainer turns that
- * into a {@link TrainingDivergedError}).
- */
-export async function evaluate(
-  model: TrainableModel,
-  params: Record<string, tf.Variable>,
-  state: Record<string, tf.Variable>,
-  data: AnySplit,
-  ds: Dataset,
-  batchSize: number,
-  reader?: SampleReader,
-  opts: EvaluateOptions = {},
-): Promise<SplitMetrics> {
-  const C = model.numClasses;
-  const K = model.modalities.length;
-  const probs = new Float32Array(data.n * C);
-  const uni = Array.from({ length: K }, () => new Float32Array(data.n * C));
-  const labels = new Int32Array(data.n);
-  let fusedCE = 0;
-  let off = 0;
-  let skipped = 0;
-  const stream = batchStream(data, ds.modalities, batchSize, {
-    reader,
-    strict: opts.strict,
-    onSkip: (i, reason) => {
-      skipped++;
-      opts.onSkip?.(i, reason);
-    },
-  });
-  for await (const b of stream) {
-    const [p, f, ...u] = tf.tidy(() => {
-      const out = model.forward(params, state, b.inputs, { training: false });
-      return [tf.softmax(out.logits), out.logits, ...out.unimodal];
-    });
-    probs.set(await p.data(), off * C);
-    fusedCE += sumCrossEntropy(await f.data(), b.labels, C);
-    for (let k = 0; k < K; k++) uni[k].set(await u[k].data(), off * C);
-    tf.dispose([p, f, ...u]);
-    labels.set(b.labels, off);
-    off += b.labels.length;
-    disposeBatch(b);
-  }
-  const split = opts.split ?? "split";
-  if (off === 0) {
-    throw new AmssArgumentError(
-      `${split}: none of its ${data.n} samples could be read (${skipped} skipped); expected at least 1 readable sample to evaluate`,
-    );
-  }
-  // the samples read, in the order read (all of them, in split order, when none was skipped)
-  const n = off;
-  const y = labels.subarray(0, n);
-  const scoresOf = (a: Float32Array) => a.subarray(0, n * C);
-  // metrics of NaN/Inf scores are NaN, never an exception: divergence is the caller's call
-  const metric = (a: Float32Array, f: (s: Float32Array, y: Int32Array, C: number) => number) =>
-    firstNonFinite(scoresOf(a)) >= 0 ? NaN : f(scoresOf(a), y, C);
-  return {
-    acc: metric(probs, accuracy),
-    mAP: metric(probs, meanAveragePrecision),
-    macroF1: metric(probs, macroF1),
-    branchAcc: Object.fromEntries(
-      model.modalities.map((m, k) => [m, metric(uni[k], accuracy)]),
-    ),
-    loss: fusedCE / n,
-    branchLoss: Object.fromEntries(
-      model.modalities.map((m, k) => [m, sumCrossEntropy(scoresOf(uni[k]), y, C) / n]),
-    ),
-    skipped,
-  };
-}
-
-/** Names of the NaN or infinite numbers of split metrics (e.g. `loss = NaN`), empty when none. */
-function nonFiniteMetrics(m: SplitMetrics): string[] {
-  const out: string[] = [];
-  const look = (name: string, v: number | undefined) => {
-    if (v !== undefined && !Number.isFinite(v)) out.push(`${name} = ${v}`);
-  };
-  look("loss", m.loss);
-  look("acc", m.acc);
-  look("mAP", m.mAP);
-  look("macroF1", m.macroF1);
-  for (const [k, v] of Object.entries(m.branchAcc)) look(`branchAcc.${k}`, v);
-  for (const [k, v] of Object.entries(m.branchLoss ?? {})) look(`branchLoss.${k}`, v);
-  return out;
-}
-
-/** The run's learning rate schedule (built once: the optimizer and the epoch records read it). */
-function learningRate(cfg: OptimizerConfig, stepsPerEpoch: number): Schedule {
-  return cfg.milestones?.length
-    ? stepDecay(cfg.lr, cfg.milestones, cfg.gamma ?? OPTIMIZER_DEFAULTS.gamma, stepsPerEpoch)
-    : cfg.lr;
-}
-
-function buildOptimizer(cfg: OptimizerConfig, lr: Schedule): GradientTransformation {
-  const d = OPTIMIZER_DEFAULTS;
-  if (cfg.kind === "sgd") {
-    return sgd({
-      lr,
-      momentum: cfg.momentum ?? d.momentum,
-      weightDecay: cfg.weightDecay ?? d.weightDecay,
-    });
-  }
-  if (cfg.kind === "adam") return adam({ lr, weightDecay: cfg.weightDecay ?? d.adamWeightDecay });
-  // AdaGrad (Fig. 3): torch.optim.Adagrad defaults, weight decay as configured (default 1e-4)
-  if (cfg.kind === "adagrad") return adagrad({ lr, weightDecay: cfg.weightDecay ?? d.weightDecay });
-  throw new AmssArgumentError(
-    `optimizer.kind must be "sgd", "adam" or "adagrad", got ${JSON.stringify(cfg.kind)}`,
-  );
-}
-
-class Progress {
-  #mode: "tty" | "plain" | "none";
-  #last = 0;
-  constructor(mode: TrainConfig["progress"]) {
-    this.#mode = mode === "auto" || mode === undefined
-      ? (Deno.stdout.isTerminal() ? "tty" : "plain")
-      : mode;
-  }
-  step(text: string, frac: number): void {
-    if (this.#mode === "tty") {
-      Deno.stdout.writeSync(new TextEncoder().encode(`\r\x1b[2K${text}`));
-    } else if (this.#mode === "plain" && (frac - this.#last >= 0.25 || frac < this.#last)) {
-      this.#last = frac;
-      console.log(text);
-    }
-  }
-  line(text: string): void {
-    if (this.#mode === "none") return;
-    if (this.#mode === "tty") Deno.stdout.writeSync(new TextEncoder().encode("\r\x1b[2K"));
-    console.log(text);
-  }
-}
-
-const fmtMap = (r: Record<string, number>) =>
-  Object.entries(r).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(" ");
-const fmtLog = (r: Record<string, unknown>): string =>
-  Object.entries(r).map(([k, v]): string =>
-    `${k} ${
-      typeof v === "number"
-        ? v.toFixed(3)
-        : Array.isArray(v)
-        ? `[${v.join(",")}]`
-        : v && typeof v === "object"
-        ? fmtLog(v as Record<string, unknown>)
-        : String(v)
-    }`
-  ).join(" ");
 
 /**
  * The concat fusion's head kernel and the row range of each modality's features in it (Table 7's
