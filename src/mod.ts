@@ -65,14 +65,14 @@ export {
   type TensorMap,
   type UpdateContext,
 } from "./transform.ts";
+export { amss } from "./amss/amss.ts";
 export {
-  amss,
   type AmssConfig,
   type AmssExtras,
   type AmssInfo,
   type AmssState,
   type SignificanceConfig,
-} from "./amss/amss.ts";
+} from "./amss/amss_config.ts";
 export {
   type MaskGroup,
   type MaskMember,
@@ -94,11 +94,13 @@ export {
   type PaperSignificanceConfig,
   type PaperSignificanceState,
   type RatioFlag,
-  referenceSignificance,
-  type ReferenceSignificanceConfig,
   type SignificanceBranch,
   type SignificanceResult,
 } from "./amss/significance.ts";
+export {
+  referenceSignificance,
+  type ReferenceSignificanceConfig,
+} from "./amss/reference_significance.ts";
 export { modalBatch, type ModalOutputs } from "./amss/batch.ts";
 export { updateRatios } from "./amss/ratio.ts";
 export {

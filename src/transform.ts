@@ -28,7 +28,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { AmssExtras, AmssInfo } from "./amss/amss.ts";
+import type { AmssExtras, AmssInfo } from "./amss/amss_config.ts";
 import {
   AmssArgumentError,
   describeValue,

@@ -13,7 +13,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertLess, assertThrows } from "@std/assert";
-import { amss, type AmssConfig, type AmssInfo } from "../src/amss/amss.ts";
+import { amss } from "../src/amss/amss.ts";
+import type { AmssConfig, AmssInfo } from "../src/amss/amss_config.ts";
 import { modalityByPrefix, planMasks, type PlanRules } from "../src/amss/groups.ts";
 import { generateSynthetic } from "../src/data/synthetic.ts";
 import { buildModel } from "../src/models/build.ts";

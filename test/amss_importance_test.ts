@@ -6,7 +6,7 @@
  * (|g| for g^2, a square root of the sum), while the values drive the sampling law and every
  * AMSS+ scale.
  *
- * Layouts and the engine path that scores them (src/amss/amss.ts):
+ * Layouts and the engine path that scores them (src/amss/group_layout.ts groups them, src/amss/draw.ts scores them):
  * - element-wise vectors and matrices: the concatenated element block (square per element);
  * - channel-last single-variable groups (conv `[kh, kw, in, out]`, dense `[in, out]`, a rank-1
  *   channel variable): the pooled fast path (`fastSumSquares`);
@@ -16,7 +16,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals } from "@std/assert";
-import { amss, type AmssInfo } from "../src/amss/amss.ts";
+import { amss } from "../src/amss/amss.ts";
+import type { AmssInfo } from "../src/amss/amss_config.ts";
 import { modalityByPrefix, planMasks, type PlanRules } from "../src/amss/groups.ts";
 import type { ImportanceMode, UnitSpec } from "../src/amss/units.ts";
 import { registerWasmTrainingKernels } from "../src/backend/wasm_kernels.ts";

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
-import { amss, type AmssInfo } from "../src/amss/amss.ts";
+import { amss } from "../src/amss/amss.ts";
+import type { AmssInfo } from "../src/amss/amss_config.ts";
 import { modalityByPrefix, paperUnits, planMasks } from "../src/amss/groups.ts";
 import { unitsToKeep } from "../src/amss/sampling.ts";
 import { disposeState, sgd, step } from "../src/transform.ts";

@@ -10,7 +10,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAlmostEquals, assertEquals, assertGreater } from "@std/assert";
-import { amss, type AmssInfo } from "../src/amss/amss.ts";
+import { amss } from "../src/amss/amss.ts";
+import type { AmssInfo } from "../src/amss/amss_config.ts";
 import { modalityByPrefix, paperUnits, planMasks, type PlanRules } from "../src/amss/groups.ts";
 import { unitsToKeep } from "../src/amss/sampling.ts";
 import type { ModalBatch } from "../src/amss/significance.ts";

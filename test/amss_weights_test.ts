@@ -17,7 +17,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
-import { amss, type AmssInfo, type SignificanceConfig } from "../src/amss/amss.ts";
+import { amss } from "../src/amss/amss.ts";
+import type { AmssInfo, SignificanceConfig } from "../src/amss/amss_config.ts";
 import { modalityByPrefix, planMasks, type PlanRules } from "../src/amss/groups.ts";
 import type { MaskScale } from "../src/amss/mask.ts";
 import { sampleSuccessive } from "../src/amss/sampling.ts";

@@ -25,12 +25,8 @@
  * of those branches, so rounding cannot legitimately flip one.
  */
 import { assert, assertEquals } from "@std/assert";
-import {
-  type ModalBatch,
-  type RatioFlag,
-  referenceSignificance,
-  type SignificanceBranch,
-} from "../src/amss/significance.ts";
+import type { ModalBatch, RatioFlag, SignificanceBranch } from "../src/amss/significance.ts";
+import { referenceSignificance } from "../src/amss/reference_significance.ts";
 
 type Num = number | "Infinity" | "-Infinity" | "NaN";
 

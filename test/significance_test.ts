@@ -15,9 +15,11 @@ import {
   type ModalBatch,
   paperSignificance,
   type PaperSignificanceState,
+} from "../src/amss/significance.ts";
+import {
   referenceLabelEntropy,
   referenceSignificance,
-} from "../src/amss/significance.ts";
+} from "../src/amss/reference_significance.ts";
 import { Rng } from "../src/rng.ts";
 import { AmssArgumentError } from "../src/validate.ts";
 

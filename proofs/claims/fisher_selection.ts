@@ -38,7 +38,8 @@
 
 import type { Claim, ClaimOptions, ClaimResult, Plot, Verdict } from "../claim.ts";
 import * as tf from "@tensorflow/tfjs";
-import { amss, type AmssInfo } from "../../src/amss/amss.ts";
+import { amss } from "../../src/amss/amss.ts";
+import type { AmssInfo } from "../../src/amss/amss_config.ts";
 import { type MaskGroup, planMasks } from "../../src/amss/groups.ts";
 import { sampleTopK, unitsToKeep } from "../../src/amss/sampling.ts";
 import type { Split } from "../../src/data/dataset.ts";

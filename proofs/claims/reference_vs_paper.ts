@@ -37,10 +37,12 @@ import {
   type ModalBatch,
   paperSignificance,
   type PaperSignificanceState,
+} from "../../src/amss/significance.ts";
+import {
   REFERENCE_BOUND_SHIFT,
   REFERENCE_CLAMP,
   referenceSignificance,
-} from "../../src/amss/significance.ts";
+} from "../../src/amss/reference_significance.ts";
 import { updateRatios } from "../../src/amss/ratio.ts";
 import { linePlot } from "../../src/report/svg.ts";
 import { fmt } from "./_common.ts";

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { amss, type SignificanceConfig } from "../amss/amss.ts";
+import { amss } from "../amss/amss.ts";
+import type { SignificanceConfig } from "../amss/amss_config.ts";
 import { neuronRules, planMasks } from "../amss/groups.ts";
 import type { MaskScale } from "../amss/mask.ts";
 import type { SamplerKind } from "../amss/sampling.ts";

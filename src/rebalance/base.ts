@@ -17,7 +17,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { SignificanceConfig } from "../amss/amss.ts";
+import type { SignificanceConfig } from "../amss/amss_config.ts";
 import type { PlanRules } from "../amss/groups.ts";
 import type { ModelOutputs } from "../models/model.ts";
 import type { GradientTransformation, Params, TensorMap } from "../transform.ts";

@@ -49,7 +49,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { AmssInfo, SignificanceConfig } from "../amss/amss.ts";
+import type { AmssInfo, SignificanceConfig } from "../amss/amss_config.ts";
 import {
   DEFAULT_LAMBDA,
   type ModalBatch,
