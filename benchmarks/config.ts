@@ -7,9 +7,9 @@
  */
 import type { Dataset } from "../src/data/dataset.ts";
 import type { NpyNormalise } from "../src/data/npy.ts";
-import type { EncoderKind } from "../src/models/encoders.ts";
+import { ENCODER_KINDS, type EncoderKind } from "../src/models/encoders.ts";
 import type { ModelSpec } from "../src/models/build.ts";
-import type { FusionKind } from "../src/models/fusion.ts";
+import { FUSION_KINDS, type FusionKind } from "../src/models/fusion.ts";
 import type { PaperFigures } from "./report.ts";
 import type { OptimizerConfig } from "../src/train/types.ts";
 import { AmssArgumentError } from "../src/validate.ts";
@@ -38,17 +38,6 @@ export interface DatasetConfig {
   smoke?: Record<string, unknown>;
 }
 
-const ENCODER_KINDS: readonly EncoderKind[] = ["resnet18", "mlp", "transformer"];
-const FUSION_KINDS: readonly FusionKind[] = [
-  "concat",
-  "sum",
-  "weight",
-  "film",
-  "late",
-  "mmtm",
-  "ml-lstm",
-];
-
 const isObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === "object" && !Array.isArray(v);
 
@@ -61,8 +50,8 @@ export function deepMerge<T>(base: T, patch: Record<string, unknown>): T {
   return out as T;
 }
 
-/** Reads and checks a config; `smoke` applies its smoke block. Errors name the file and field. */
-export async function readConfig(path: string, smoke = false): Promise<DatasetConfig> {
+/** The JSON object in config file `path`; a missing file, bad JSON or a non-object names the file. */
+async function readJsonObject(path: string): Promise<Record<string, unknown>> {
   let raw: unknown;
   try {
     raw = JSON.parse(await Deno.readTextFile(path));
@@ -71,6 +60,12 @@ export async function readConfig(path: string, smoke = false): Promise<DatasetCo
     throw new AmssArgumentError(`${path}: not valid JSON (${(e as Error).message})`);
   }
   if (!isObject(raw)) throw new AmssArgumentError(`${path}: a config must be a JSON object`);
+  return raw;
+}
+
+/** Reads and checks a config; `smoke` applies its smoke block. Errors name the file and field. */
+export async function readConfig(path: string, smoke = false): Promise<DatasetConfig> {
+  const raw = await readJsonObject(path);
   let cfg = raw as unknown as DatasetConfig;
   if (smoke) {
     if (!isObject(cfg.smoke)) throw new AmssArgumentError(`${path}: --smoke needs a "smoke" block`);
@@ -170,14 +165,7 @@ const NPY_FIELDS: Record<keyof NpyConfig, string> = {
  * field.
  */
 export async function readNpyConfig(path: string, dataset = "npy"): Promise<NpyConfig> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await Deno.readTextFile(path));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new AmssArgumentError(`config not found: ${path}`);
-    throw new AmssArgumentError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-  if (!isObject(raw)) throw new AmssArgumentError(`${path}: a config must be a JSON object`);
+  const raw = await readJsonObject(path);
   for (const k of Object.keys(raw)) {
     if (!(k in NPY_FIELDS)) {
       throw new AmssArgumentError(

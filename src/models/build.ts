@@ -25,6 +25,7 @@
 import { AmssArgumentError } from "../validate.ts";
 import {
   type Encoder,
+  ENCODER_KINDS,
   type EncoderKind,
   mlpEncoder,
   type MlpOptions,
@@ -33,7 +34,12 @@ import {
   transformerEncoder,
   type TransformerOptions,
 } from "./encoders.ts";
-import { createFusion, type FusionKind, type FusionSpec } from "./fusion.ts";
+import {
+  createFusion,
+  FUSION_SPEC_KINDS_TEXT,
+  type FusionKind,
+  type FusionSpec,
+} from "./fusion.ts";
 import { createModel, type Model } from "./model.ts";
 
 /**
@@ -122,8 +128,6 @@ const FUSION_FIELDS: Record<FusionKind, Record<string, FusionFieldType>> = {
   "ml-lstm": { layers: "int", hidden: "int" },
 };
 
-const FUSION_KINDS = `"concat", "sum", "weight", "film", "affine", "late", "mmtm", "ml-lstm"`;
-
 const json = (v: unknown) => JSON.stringify(v);
 const isPosInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 1;
 const isObject = (v: unknown): v is Record<string, unknown> =>
@@ -200,7 +204,7 @@ function checkModality(m: unknown, i: number, seen: Set<string>): ModalityEncode
   seen.add(m.name);
   if (typeof m.kind !== "string" || !(m.kind in INPUT_RANKS)) {
     throw new ModelSpecError(
-      `${where}.kind must be one of "resnet18", "mlp", "transformer", got ${json(m.kind)}`,
+      `${where}.kind must be one of ${ENCODER_KINDS.map(json).join(", ")}, got ${json(m.kind)}`,
     );
   }
   const kind = m.kind as EncoderKind;
@@ -225,7 +229,7 @@ function checkFusion(fusion: unknown, mods: ModalityEncoderSpec[]): FusionSpec {
   const kind = spec.kind === "affine" ? "film" : spec.kind;
   if (typeof kind !== "string" || !(kind in FUSION_FIELDS)) {
     throw new ModelSpecError(
-      `spec.fusion.kind must be one of ${FUSION_KINDS}, got ${json(spec.kind)}`,
+      `spec.fusion.kind must be one of ${FUSION_SPEC_KINDS_TEXT}, got ${json(spec.kind)}`,
     );
   }
   const fields = FUSION_FIELDS[kind as FusionKind];

@@ -31,6 +31,13 @@ export type UnitRulesKind = "paper" | "reference";
 /** Encoder kinds of a model spec. */
 export type EncoderKind = "resnet18" | "mlp" | "transformer";
 
+/** Every {@link EncoderKind}. */
+export const ENCODER_KINDS: readonly EncoderKind[] = Object.freeze([
+  "resnet18",
+  "mlp",
+  "transformer",
+]);
+
 /** One modality's encoder. */
 export interface Encoder {
   /** Modality name; every variable of the encoder is named `<modality>/...`. */

@@ -49,6 +49,21 @@ import {
 /** Fusion kinds (`affine` in a spec is an alias of `film`; `mmtm` is the paper's "Channel"). */
 export type FusionKind = "concat" | "sum" | "weight" | "film" | "late" | "mmtm" | "ml-lstm";
 
+/** Every {@link FusionKind}, in the order help texts and errors list them. */
+export const FUSION_KINDS: readonly FusionKind[] = Object.freeze([
+  "concat",
+  "sum",
+  "weight",
+  "film",
+  "late",
+  "mmtm",
+  "ml-lstm",
+]);
+
+/** The kinds a fusion spec accepts, for error messages: {@link FUSION_KINDS} and the alias `affine`. */
+export const FUSION_SPEC_KINDS_TEXT: string = [...FUSION_KINDS, "affine"]
+  .map((k) => JSON.stringify(k)).join(", ");
+
 /** MMTM's default stages: after layer2, layer3 and layer4 of the ResNet18 streams. */
 export const MMTM_DEFAULT_STAGES: readonly number[] = [2, 3, 4];
 
@@ -648,7 +663,7 @@ export function createFusion(
       return mlLstmFusion(modalities, dims, numClasses, spec);
     default:
       throw new AmssArgumentError(
-        `fusion.kind must be one of "concat", "sum", "weight", "film", "affine", "late", "mmtm", "ml-lstm", got ${
+        `fusion.kind must be one of ${FUSION_SPEC_KINDS_TEXT}, got ${
           JSON.stringify((spec as { kind: unknown }).kind)
         }`,
       );

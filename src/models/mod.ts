@@ -41,6 +41,7 @@
 export type { ForwardOptions, Init, ParamSink, State } from "./layers.ts";
 export {
   type Encoder,
+  ENCODER_KINDS,
   type EncoderKind,
   isResNet18,
   mlpEncoder,
@@ -59,6 +60,7 @@ export {
   createFusion,
   filmFusion,
   type Fusion,
+  FUSION_KINDS,
   type FusionKind,
   type FusionOutput,
   type FusionSpec,
