@@ -1,6 +1,7 @@
 /**
  * Small helpers shared by several test files (model inputs, disposal, float64 references,
- * element-wise comparison, seeded parameter values, seeded uniform samples).
+ * element-wise comparison, seeded parameter values, seeded uniform samples, one AMSS update with
+ * its typed report, the plain-TS unit of a flat element, a significance batch of given confidences).
  */
 import * as tf from "@tensorflow/tfjs";
 import { assertAlmostEquals, assertEquals } from "@std/assert";
@@ -9,7 +10,10 @@ import { modalityByPrefix, paperUnits } from "../src/amss/groups.ts";
 import { makeOwnTempDirSync } from "../src/backend/hygiene.ts";
 import { Rng } from "../src/rng.ts";
 import type { MethodContext } from "../src/train/methods.ts";
-import type { Params } from "../src/transform.ts";
+import type { AmssExtras, AmssInfo, AmssState } from "../src/amss/amss_config.ts";
+import type { UnitSpec } from "../src/amss/units.ts";
+import type { ModalBatch } from "../src/types.ts";
+import type { GradientTransformation, Params, TensorMap } from "../src/transform.ts";
 
 /** Seeded N(0, 1) inputs `[batch, ...inputShape]` for every encoder of a model. */
 export function inputsFor(model: Model, seed: number, batch: number): Record<string, tf.Tensor> {
@@ -152,4 +156,50 @@ export function signedGradients(
     Object.entries(shapes).map(([k, sh]) => [k, tf.tensor(g[k], sh)]),
   );
   return { g, params, grads };
+}
+
+/**
+ * One `update` of an AMSS transformation at `step` (the updates are returned, not applied): the
+ * updates and AMSS's typed report. The caller disposes the updates that are not its gradients.
+ */
+export async function amssUpdate(
+  opt: GradientTransformation<AmssState>,
+  state: AmssState,
+  params: Params,
+  grads: TensorMap,
+  step: number,
+  extras: AmssExtras,
+): Promise<{ out: TensorMap; info: AmssInfo }> {
+  const info: Record<string, unknown> = {};
+  const ctx = { params, grads, step, extras: extras as Record<string, unknown>, info };
+  const out = await opt.update({ ...grads }, state, ctx);
+  return { out, info: info.amss as AmssInfo };
+}
+
+/**
+ * Plain-TS reference, independent of the library's reshape: the unit that flat element `i` of a
+ * variable of `shape` belongs to under `spec`, coordinate by coordinate.
+ */
+export function unitOf(i: number, shape: readonly number[], spec: UnitSpec): number {
+  if (spec.kind === "element") return i;
+  const axis = ((spec.axis ?? -1) + shape.length) % shape.length;
+  const after = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const coord = Math.floor(i / after) % shape[axis];
+  return spec.kind === "channel" ? coord : Math.floor(coord / (shape[axis] / spec.heads));
+}
+
+/**
+ * A significance batch of 12 samples and 3 classes (labels 0, 1, 2, ...) in which modality k's
+ * uni-modal logits are `hits[k]` on the label and 0 elsewhere: a larger hit gives a larger
+ * Barber-Agakov bound (Eq. 2) and, by Eq. 4, a smaller update ratio.
+ */
+export function labelHitBatch(hits: readonly number[]): ModalBatch {
+  const B = 12, C = 3;
+  const labels = Int32Array.from({ length: B }, (_, i) => i % C);
+  const logits = (hit: number) => {
+    const out = new Float32Array(B * C);
+    for (let i = 0; i < B; i++) out[i * C + labels[i]] = hit;
+    return out;
+  };
+  return { labels, numClasses: C, predictions: hits.map(logits), predictionKind: "logits" };
 }

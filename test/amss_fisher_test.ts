@@ -23,6 +23,7 @@ import { train } from "../src/train/trainer.ts";
 import { neuronRules } from "../src/amss/groups.ts";
 import { Rng } from "../src/rng.ts";
 import type { Params, TensorMap } from "../src/transform.ts";
+import { amssUpdate } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -99,16 +100,9 @@ async function runStep(
     recordImportance: true,
     ...cfg,
   });
-  const info: Record<string, unknown> = {};
-  const out = await opt.update(f.grads, opt.init(f.params), {
-    params: f.params,
-    grads: f.grads,
-    step: 1,
-    extras,
-    info,
-  });
+  const { out, info: a } = await amssUpdate(opt, opt.init(f.params), f.params, f.grads, 1, extras);
   for (const [name, t] of Object.entries(out)) if (t !== f.grads[name]) t.dispose();
-  return info.amss as AmssInfo;
+  return a;
 }
 
 Deno.test('importance "fisher" with extras.fisher = g^2 is importance "gn", unit for unit and mask for mask', async () => {

@@ -17,13 +17,13 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals } from "@std/assert";
 import { amss } from "../src/amss/amss.ts";
-import type { AmssInfo } from "../src/amss/amss_config.ts";
 import { modalityByPrefix, planMasks, type PlanRules } from "../src/amss/groups.ts";
-import type { ImportanceMode, UnitSpec } from "../src/amss/units.ts";
+import type { ImportanceMode } from "../src/amss/units.ts";
 import { registerWasmTrainingKernels } from "../src/backend/wasm_kernels.ts";
 import { neuronRules } from "../src/amss/groups.ts";
 import { Rng } from "../src/rng.ts";
 import type { Params } from "../src/transform.ts";
+import { amssUpdate, unitOf } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -72,15 +72,6 @@ const rules: PlanRules = neuronRules({
   },
 });
 
-/** Unit of flat element i of `shape` under `spec`, written out coordinate by coordinate. */
-function unitOf(i: number, shape: readonly number[], spec: UnitSpec): number {
-  if (spec.kind === "element") return i;
-  const axis = ((spec.axis ?? -1) + shape.length) % shape.length;
-  const after = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const coord = Math.floor(i / after) % shape[axis];
-  return spec.kind === "channel" ? coord : Math.floor(coord / (shape[axis] / spec.heads));
-}
-
 const EPS32 = 2 ** -24; // unit roundoff of float32
 
 /**
@@ -122,15 +113,10 @@ async function checkImportance(seed: number): Promise<number> {
   let checked = 0;
   for (const importance of MODES) {
     const opt = amss({ plan, sampler: "topk", importance, seed: 1, recordImportance: true });
-    const info: Record<string, unknown> = {};
-    const out = await opt.update(grads, opt.init(params), {
-      params,
-      grads,
-      step: 1,
-      extras: { ratios: [0.5, 0.5] },
-      info,
+    const { out, info: a } = await amssUpdate(opt, opt.init(params), params, grads, 1, {
+      ratios: [0.5, 0.5],
     });
-    const got = (info.amss as AmssInfo).importance!;
+    const got = a.importance!;
     assertEquals(Object.keys(got).sort(), plan.groups.map((gr) => gr.id).sort());
     for (const group of plan.groups) {
       const gn = new Float64Array(group.units), wn = new Float64Array(group.units);
@@ -205,15 +191,10 @@ Deno.test("the shared classifier's row importance (Table 7 target) is the row's 
     classifier: { name: "head/kernel", rows: { a: [0, 2], v: [2, 5] } },
     recordImportance: true,
   });
-  const info: Record<string, unknown> = {};
-  const out = await opt.update(grads, opt.init(params), {
-    params,
-    grads,
-    step: 1,
-    extras: { ratios: [0.5, 0.5] },
-    info,
+  const { out, info: a } = await amssUpdate(opt, opt.init(params), params, grads, 1, {
+    ratios: [0.5, 0.5],
   });
-  const imp = (info.amss as AmssInfo).importance!;
+  const imp = a.importance!;
   const row = (r: number) => gHead[3 * r] ** 2 + gHead[3 * r + 1] ** 2 + gHead[3 * r + 2] ** 2;
   const check = (id: string, rows: number[]) => {
     assertEquals(imp[id].length, rows.length, id);

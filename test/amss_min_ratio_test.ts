@@ -9,6 +9,7 @@ import { chain } from "../src/transform.ts";
 import { AmssArgumentError } from "../src/validate.ts";
 import { gradients, MODALITIES, tinyBatch, tinyParams } from "./_tiny_model.ts";
 import { zTwoSided } from "./_stats.ts";
+import { amssUpdate } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -89,15 +90,7 @@ Deno.test("HT with a defensive mixture and a kept-fraction floor: every unit's m
   const counts = { a: new Int32Array(C), v: new Int32Array(C) };
   let maxWeight = 0;
   for (let t = 1; t <= N; t++) {
-    const info: Record<string, unknown> = {};
-    const out = await opt.update({ ...grads }, state, {
-      params,
-      grads,
-      step: t,
-      extras: { ratios },
-      info,
-    });
-    const a = info.amss as AmssInfo;
+    const { out, info: a } = await amssUpdate(opt, state, params, grads, t, { ratios });
     if (t === 1) assertEquals(a.kept["a/w"], [10, C]);
     maxWeight = Math.max(maxWeight, a.maxWeight);
     for (const m of mods as ("a" | "v")[]) {

@@ -3,13 +3,14 @@ import { assert, assertAlmostEquals, assertEquals, assertRejects, assertThrows }
 import { amss } from "../src/amss/amss.ts";
 import type { AmssInfo } from "../src/amss/amss_config.ts";
 import { modalityByPrefix, paperUnits, planMasks, type PlanRules } from "../src/amss/groups.ts";
-import { unitLayout, type UnitSpec } from "../src/amss/units.ts";
+import { unitLayout } from "../src/amss/units.ts";
 import { unitsToKeep } from "../src/amss/sampling.ts";
 import { chain, disposeState, type Params, sgd, step } from "../src/transform.ts";
 import { pendingUnitScale } from "../src/unit_scale.ts";
 import { AmssArgumentError } from "../src/validate.ts";
 import { Rng } from "../src/rng.ts";
 import { gradients, modalBatch, MODALITIES, tinyBatch, tinyParams } from "./_tiny_model.ts";
+import { amssUpdate, unitOf } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -18,15 +19,6 @@ const rules = {
   modalityOf: modalityByPrefix(MODALITIES),
   unitOf: paperUnits,
 };
-
-/** Unit of flat element i: independent of the library's reshape trick. */
-function unitOf(i: number, shape: readonly number[], spec: UnitSpec): number {
-  if (spec.kind === "element") return i;
-  const axis = ((spec.axis ?? -1) + shape.length) % shape.length;
-  const after = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const coord = Math.floor(i / after) % shape[axis];
-  return spec.kind === "channel" ? coord : Math.floor(coord / (shape[axis] / spec.heads));
-}
 
 function snapshot(p: Params): Record<string, Float32Array> {
   return Object.fromEntries(
@@ -148,15 +140,7 @@ Deno.test("AMSS+ masks carry the configured scale: reference 1/(p+1/C), HT weigh
   for (const scale of ["none", "reference", "horvitz-thompson"] as const) {
     const opt = amss({ plan, scale, seed: 1, recordSelection: true });
     const state = opt.init(params);
-    const info: Record<string, unknown> = {};
-    const out = await opt.update(grads, state, {
-      params,
-      grads,
-      step: 1,
-      extras: { ratios: [0.4, 0.6] },
-      info,
-    });
-    const a = info.amss as AmssInfo;
+    const { out, info: a } = await amssUpdate(opt, state, params, grads, 1, { ratios: [0.4, 0.6] });
     for (const group of plan.groups) {
       const vals = [...a.masks![group.id]].filter((v) => v !== 0);
       if (scale === "none") assert(vals.every((v) => v === 1));
@@ -261,16 +245,8 @@ Deno.test("fixedRatios replace Eqs. 2-4; a missing modality or a ratio outside (
   const plan = planMasks(params, rules);
   const opt = amss({ plan, seed: 3, fixedRatios: { audio: 0.25, visual: 1 } });
   const grads = gradients(params, tinyBatch(6));
-  const info: Record<string, unknown> = {};
   // no batch and no extras.ratios: the fixed ratios are all it needs
-  const out = await opt.update({ ...grads }, opt.init(params), {
-    params,
-    grads,
-    step: 1,
-    extras: {},
-    info,
-  });
-  const a = info.amss as AmssInfo;
+  const { out, info: a } = await amssUpdate(opt, opt.init(params), params, grads, 1, {});
   assertEquals(a.ratios, { audio: 0.25, visual: 1 });
   for (const g of plan.groups) {
     const rho = g.modality === "audio" ? 0.25 : 1;
@@ -353,15 +329,7 @@ Deno.test("Table 7 classifier masks: each modality's head rows are units; backbo
   const ratios = { audio: 0.34, visual: 1 };
   for (const target of ["classifier", "both"] as const) {
     const opt = amss({ plan, seed: 4, target, classifier, recordSelection: true });
-    const info: Record<string, unknown> = {};
-    const out = await opt.update({ ...grads }, opt.init(params), {
-      params,
-      grads,
-      step: 1,
-      extras: { ratios },
-      info,
-    });
-    const a = info.amss as AmssInfo;
+    const { out, info: a } = await amssUpdate(opt, opt.init(params), params, grads, 1, { ratios });
     // ceil(0.34 * 3) = 2 audio rows kept, all 3 visual rows
     assertEquals(a.kept["classifier/audio"], [2, 3]);
     assertEquals(a.kept["classifier/visual"], [3, 3]);
@@ -445,15 +413,10 @@ Deno.test("each group's importance is its per-unit sum of squares, whatever its 
   assert(plan.groups.some((gr) => gr.members.length === 2), "a two-member group is planned");
   for (const importance of ["gn", "sqrt(gn)", "gn/wn"] as const) {
     const opt = amss({ plan, sampler: "topk", importance, seed: 3, recordSelection: true });
-    const info: Record<string, unknown> = {};
-    const out = await opt.update(grads, opt.init(params), {
-      params,
-      grads,
-      step: 1,
-      extras: { ratios: [0.5, 0.4] },
-      info,
+    const { out, info: a } = await amssUpdate(opt, opt.init(params), params, grads, 1, {
+      ratios: [0.5, 0.4],
     });
-    const masks = (info.amss as AmssInfo).masks!;
+    const masks = a.masks!;
     for (const group of plan.groups) {
       const gn = new Float64Array(group.units), wn = new Float64Array(group.units);
       for (const mb of group.members) {

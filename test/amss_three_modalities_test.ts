@@ -11,17 +11,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAlmostEquals, assertEquals, assertGreater } from "@std/assert";
 import { amss } from "../src/amss/amss.ts";
-import type { AmssInfo } from "../src/amss/amss_config.ts";
 import { modalityByPrefix, paperUnits, planMasks, type PlanRules } from "../src/amss/groups.ts";
 import { unitsToKeep } from "../src/amss/sampling.ts";
-import type { ModalBatch } from "../src/amss/significance.ts";
-import type { UnitSpec } from "../src/amss/units.ts";
 import { generateSynthetic } from "../src/data/synthetic.ts";
 import { train } from "../src/train/trainer.ts";
 import { Rng } from "../src/rng.ts";
 import { tinyTrainable } from "./_tiny_trainable.ts";
 import { zTwoSided } from "./_stats.ts";
-import { signedGradients } from "./_helpers.ts";
+import { amssUpdate, labelHitBatch, signedGradients, unitOf } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -31,32 +28,6 @@ const rules: PlanRules = {
   modalityOf: modalityByPrefix(MODS),
   unitOf: paperUnits,
 };
-
-/** Unit of flat element i of `shape` under `spec`, coordinate by coordinate. */
-function unitOf(i: number, shape: readonly number[], spec: UnitSpec): number {
-  if (spec.kind === "element") return i;
-  const axis = ((spec.axis ?? -1) + shape.length) % shape.length;
-  const after = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const coord = Math.floor(i / after) % shape[axis];
-  return spec.kind === "channel" ? coord : Math.floor(coord / (shape[axis] / spec.heads));
-}
-
-/** A significance batch where `a` predicts best, `v` less, `t` barely (Eq. 2's bounds decrease). */
-function orderedBatch(): ModalBatch {
-  const B = 12, C = 3;
-  const labels = Int32Array.from({ length: B }, (_, i) => i % C);
-  const logits = (hit: number) => {
-    const out = new Float32Array(B * C);
-    for (let i = 0; i < B; i++) out[i * C + labels[i]] = hit;
-    return out;
-  };
-  return {
-    labels,
-    numClasses: C,
-    predictions: [logits(3), logits(1.2), logits(0.2)],
-    predictionKind: "logits",
-  };
-}
 
 /** Per modality: a conv kernel (channel units), its bias and a dense kernel (element units). */
 function threeParams(seed: number) {
@@ -77,7 +48,8 @@ Deno.test("K = 3 through amss(): ratios sum to 2 and follow significance, each m
   const plan = planMasks(params, rules);
   assertEquals(plan.modalities, MODS);
   const before = tf.memory().numTensors;
-  const batch = orderedBatch();
+  // `a` predicts best, `v` less, `t` barely (Eq. 2's bounds decrease)
+  const batch = labelHitBatch([3, 1.2, 0.2]);
   for (const scale of ["none", "horvitz-thompson"] as const) {
     const opt = amss({
       plan,
@@ -88,15 +60,7 @@ Deno.test("K = 3 through amss(): ratios sum to 2 and follow significance, each m
     });
     const state = opt.init(params);
     for (let t = 1; t <= 3; t++) {
-      const info: Record<string, unknown> = {};
-      const out = await opt.update({ ...grads }, state, {
-        params,
-        grads,
-        step: t,
-        extras: { batch },
-        info,
-      });
-      const a = info.amss as AmssInfo;
+      const { out, info: a } = await amssUpdate(opt, state, params, grads, t, { batch });
       const rho = MODS.map((m) => a.ratios[m]);
       // Eq. 4: sum_k rho_k = K - 1, the most significant modality updated least
       assertAlmostEquals(rho[0] + rho[1] + rho[2], 2, 1e-12);
@@ -152,16 +116,8 @@ Deno.test("K = 3 through amss(): with a different k per modality every unit's me
   const sumSq = groups.map((x) => new Float64Array(x.units));
   const hits = groups.map((x) => new Float64Array(x.units));
   for (let t = 1; t <= N; t++) {
-    const info: Record<string, unknown> = {};
-    const out = await opt.update({ ...grads }, state, {
-      params,
-      grads,
-      step: t,
-      extras: {},
-      info,
-    });
+    const { out, info: a } = await amssUpdate(opt, state, params, grads, t, {});
     tf.dispose(Object.values(out).filter((x) => !Object.values(grads).includes(x)));
-    const a = info.amss as AmssInfo;
     groups.forEach((grp, gi) => {
       a.masks![grp.id].forEach((v, u) => {
         sum[gi][u] += v;

@@ -18,32 +18,21 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
 import { amss } from "../src/amss/amss.ts";
-import type { AmssInfo, SignificanceConfig } from "../src/amss/amss_config.ts";
+import type { SignificanceConfig } from "../src/amss/amss_config.ts";
 import { modalityByPrefix, planMasks, type PlanRules } from "../src/amss/groups.ts";
 import type { MaskScale } from "../src/amss/mask.ts";
 import { sampleSuccessive } from "../src/amss/sampling.ts";
 import { successiveInclusionProbabilities } from "../src/theory/inclusion.ts";
 import { successiveMask, SuccessiveScratch } from "../src/amss/successive_mask.ts";
-import type { ModalBatch } from "../src/amss/significance.ts";
-import type { UnitSpec } from "../src/amss/units.ts";
 import { Rng } from "../src/rng.ts";
 import type { Params } from "../src/transform.ts";
 import { zTwoSided } from "./_stats.ts";
-import { signedGradients } from "./_helpers.ts";
+import { amssUpdate, labelHitBatch, signedGradients, unitOf } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/** Unit of flat element i of `shape` under `spec`, coordinate by coordinate. */
-function unitOf(i: number, shape: readonly number[], spec: UnitSpec): number {
-  if (spec.kind === "element") return i;
-  const axis = ((spec.axis ?? -1) + shape.length) % shape.length;
-  const after = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const coord = Math.floor(i / after) % shape[axis];
-  return spec.kind === "channel" ? coord : Math.floor(coord / (shape[axis] / spec.heads));
-}
 
 /**
  * 1 - exp(-x) for x >= 0 without cancellation, independently of Math.expm1: for x < 1/2 the
@@ -89,21 +78,6 @@ const rules: PlanRules = {
       : { kind: "element" },
 };
 
-/**
- * A significance batch in which modality `a` predicts the label confidently and `v` barely:
- * Eq. 2's bound is larger for `a`, so Eq. 4 gives `a` the smaller ratio.
- */
-function dominantBatch(): ModalBatch {
-  const B = 12, C = 3;
-  const labels = Int32Array.from({ length: B }, (_, i) => i % C);
-  const logits = (hit: number) => {
-    const out = new Float32Array(B * C);
-    for (let i = 0; i < B; i++) out[i * C + labels[i]] = hit;
-    return out;
-  };
-  return { labels, numClasses: C, predictions: [logits(3), logits(0.3)], predictionKind: "logits" };
-}
-
 Deno.test("through amss(): per unit, the mean applied HT scale is 1, the mean reference scale is pi_j/(p_j + 1/C_l), and the dominant modality keeps fewer units", async () => {
   const rng = new Rng(31);
   const shapes: Record<string, number[]> = {};
@@ -125,7 +99,8 @@ Deno.test("through amss(): per unit, the mean applied HT scale is 1, the mean re
     pOf[grp.id] = gn.map((v) => v / s);
   }
   const significance: SignificanceConfig = { mode: "paper", tau: 1, lambda: 0.9, entropy: "none" };
-  const batch = dominantBatch();
+  // `a` predicts the label confidently, `v` barely: Eq. 4 gives `a` the smaller ratio
+  const batch = labelHitBatch([3, 0.3]);
   const scales: MaskScale[] = ["horvitz-thompson", "reference"];
   const units = plan.groups.reduce((a, g) => a + g.units, 0);
   // two-sided checks: per scale, every unit's mean (Bonferroni over scales x units)
@@ -141,15 +116,7 @@ Deno.test("through amss(): per unit, the mean applied HT scale is 1, the mean re
     let kept: Record<string, [number, number]> | null = null;
     let ratios: Record<string, number> | null = null;
     for (let t = 1; t <= N; t++) {
-      const info: Record<string, unknown> = {};
-      const out = await opt.update({ ...grads }, state, {
-        params,
-        grads,
-        step: t,
-        extras: { batch },
-        info,
-      });
-      const a = info.amss as AmssInfo;
+      const { out, info: a } = await amssUpdate(opt, state, params, grads, t, { batch });
       kept ??= a.kept;
       ratios ??= a.ratios;
       // a constant batch gives constant ratios (Eq. 3's momentum of a constant), so constant k
@@ -313,17 +280,12 @@ Deno.test("through amss(): with importances spread up to 1e12 over 100,001 units
         recordSelection: true,
         recordImportance: true,
       });
-      const info: Record<string, unknown> = {};
-      const out = await opt.update({ ...grads }, opt.init(params), {
-        params,
-        grads,
-        step: 1,
-        extras: { ratios },
-        info,
+      const { out, info: a } = await amssUpdate(opt, opt.init(params), params, grads, 1, {
+        ratios,
       });
       const o = download(out);
       tf.dispose(Object.values(out).filter((x) => !Object.values(grads).includes(x)));
-      return { a: info.amss as AmssInfo, o };
+      return { a, o };
     };
     for (const scale of ["horvitz-thompson", "paper", "reference"] as const) {
       const seed = 7;

@@ -13,7 +13,6 @@ import {
   isResNet18,
   mlpEncoder,
   mmtmFusion,
-  type ModalityEncoderSpec,
   type Model,
   ModelSpecError,
   type ResNet18Encoder,
@@ -29,6 +28,7 @@ import {
   matmul,
   randomize,
 } from "./_helpers.ts";
+import { tinyAudio, tinyVisual, VEC_A, VEC_B, VEC_C } from "./_tiny_specs.ts";
 
 await initBackend("cpu");
 
@@ -36,26 +36,8 @@ const C = 3;
 const B = 4;
 
 /** Two tiny ResNet18 streams (widths [2, 2, 2, 2], 16x16): a spectrogram and 2-frame clips. */
-const AUDIO: ModalityEncoderSpec = {
-  name: "audio",
-  kind: "resnet18",
-  input: [16, 16, 1],
-  options: { widths: [2, 2, 2, 2] },
-};
-const VISUAL: ModalityEncoderSpec = {
-  name: "visual",
-  kind: "resnet18",
-  input: [2, 16, 16, 3],
-  options: { widths: [2, 2, 2, 2] },
-};
-const VEC_A: ModalityEncoderSpec = { name: "a", kind: "mlp", input: [5], options: { hidden: [4] } };
-const VEC_B: ModalityEncoderSpec = {
-  name: "b",
-  kind: "mlp",
-  input: [3],
-  options: { hidden: [6, 3] },
-};
-const VEC_C: ModalityEncoderSpec = { name: "c", kind: "mlp", input: [2], options: { hidden: [2] } };
+const AUDIO = tinyAudio([2, 2, 2, 2]);
+const VISUAL = tinyVisual([2, 2, 2, 2]);
 
 const inputsFor = (model: Model, seed: number, batch = B) => sharedInputs(model, seed, batch);
 

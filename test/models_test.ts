@@ -31,6 +31,7 @@ import {
   matmul,
   randomize,
 } from "./_helpers.ts";
+import { tinyAudio, tinyVisual, VEC_A, VEC_B, VEC_C } from "./_tiny_specs.ts";
 
 await tf.setBackend("cpu");
 
@@ -38,32 +39,14 @@ const C = 3;
 const B = 4;
 
 /** Tiny encoders of every kind (CPU-sized). */
-const AUDIO: ModalityEncoderSpec = {
-  name: "audio",
-  kind: "resnet18",
-  input: [16, 16, 1],
-  options: { widths: [2, 4, 4, 4] },
-};
-const VISUAL: ModalityEncoderSpec = {
-  name: "visual",
-  kind: "resnet18",
-  input: [2, 16, 16, 3],
-  options: { widths: [2, 4, 4, 4] },
-};
+const AUDIO = tinyAudio([2, 4, 4, 4]);
+const VISUAL = tinyVisual([2, 4, 4, 4]);
 const TEXT: ModalityEncoderSpec = {
   name: "text",
   kind: "transformer",
   input: [5, 6],
   options: { dModel: 8, heads: 2, layers: 1, ffDim: 8 },
 };
-const VEC_A: ModalityEncoderSpec = { name: "a", kind: "mlp", input: [5], options: { hidden: [4] } };
-const VEC_B: ModalityEncoderSpec = {
-  name: "b",
-  kind: "mlp",
-  input: [3],
-  options: { hidden: [6, 3] },
-};
-const VEC_C: ModalityEncoderSpec = { name: "c", kind: "mlp", input: [2], options: { hidden: [2] } };
 
 const FUSIONS: FusionSpec[] = [
   { kind: "concat" },

@@ -9,18 +9,9 @@ import {
   unitSumSquares,
 } from "../src/amss/units.ts";
 import { AmssArgumentError } from "../src/validate.ts";
+import { unitOf } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
-
-/** Plain-TS reference: index of the unit that flat element `i` of `shape` belongs to. */
-function unitOf(i: number, shape: number[], spec: UnitSpec): number {
-  if (spec.kind === "element") return i;
-  const rank = shape.length;
-  const axis = ((spec.axis ?? -1) + rank) % rank;
-  const after = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const coord = Math.floor(i / after) % shape[axis];
-  return spec.kind === "channel" ? coord : Math.floor(coord / (shape[axis] / spec.heads));
-}
 
 const shapeAndSpec = fc.oneof(
   fc.tuple(
